@@ -1,0 +1,300 @@
+//! The single writer task: it owns the one writing connection, drains the queue of pending
+//! appends and commits each batch as one transaction (group commit), so many concurrent
+//! commands share one fsync and positions are assigned, and committed, strictly in order.
+
+use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::append::{append_one, recorded_now, AppendRequest};
+use super::inline::SqliteInlineProjection;
+use crate::error::StoreError;
+use crate::event::AppendOutcome;
+
+/// The most commands taken from the queue for one batch.
+const MAX_BATCH: usize = 1024;
+
+/// Where the writer sends an answer.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Work that runs alone on the writer connection, between two batches.
+pub(crate) type ExclusiveJob =
+    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ()> + Send>;
+
+/// What the writer's queue carries.
+pub(crate) enum Command {
+    /// Append events to a stream, then answer.
+    Append(AppendRequest, Reply<AppendOutcome>),
+    /// Run a job inside its own write transaction.
+    Exclusive(ExclusiveJob),
+}
+
+/// Counters the writer keeps for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) appends: AtomicU64,
+    pub(crate) events: AtomicU64,
+}
+
+/// The writer's state; [`Writer::run`] consumes it.
+pub(crate) struct Writer {
+    pub(crate) conn: SqliteConnection,
+    pub(crate) inline: Arc<dyn SqliteInlineProjection>,
+    /// The position the next inserted event gets.
+    pub(crate) next_position: u64,
+    /// The latest `recorded_at` written, so recorded times never go backwards.
+    pub(crate) last_recorded: DateTime<Utc>,
+    pub(crate) head: watch::Sender<u64>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Serves the queue until every sender is gone.
+    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        while let Some(first) = queue.recv().await {
+            let mut pending = Vec::new();
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append(request, reply) => pending.push((request, reply)),
+                    Command::Exclusive(job) => {
+                        self.commit_batch(mem::take(&mut pending)).await;
+                        job(&mut self.conn).await;
+                    }
+                }
+                taken += 1;
+                if taken < MAX_BATCH {
+                    next = queue.try_recv().ok();
+                }
+            }
+            self.commit_batch(pending).await;
+        }
+        if let Err(error) = self.conn.close().await {
+            tracing::warn!(%error, "closing the writer connection failed");
+        }
+    }
+
+    /// Writes a batch in one transaction and answers every waiter once it has committed.
+    async fn commit_batch(&mut self, pending: Vec<(AppendRequest, Reply<AppendOutcome>)>) {
+        if pending.is_empty() {
+            return;
+        }
+        let (requests, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+        let start_position = self.next_position;
+        let start_recorded = self.last_recorded;
+        match self.write_batch(requests).await {
+            Ok(results) => {
+                let appended = self.next_position - start_position;
+                let successes = results.iter().filter(|r| r.is_ok()).count() as u64;
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .appends
+                    .fetch_add(successes, Ordering::Relaxed);
+                self.counters.events.fetch_add(appended, Ordering::Relaxed);
+                let head = self.next_position - 1;
+                self.head.send_if_modified(|current| {
+                    let changed = *current != head;
+                    *current = head;
+                    changed
+                });
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "an append batch could not be committed");
+                self.next_position = start_position;
+                self.last_recorded = start_recorded;
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Unavailable(
+                        "the append could not be committed".into(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Runs every append of the batch in its own savepoint inside one transaction.
+    ///
+    /// An `Err` means the whole batch failed; per-append failures are in the `Ok` list.
+    async fn write_batch(
+        &mut self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<Result<AppendOutcome, StoreError>>, sqlx::Error> {
+        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let now = recorded_now().max(self.last_recorded);
+            let mut savepoint = tx.begin().await?;
+            let attempt = append_one(
+                &mut savepoint,
+                self.inline.as_ref(),
+                request,
+                self.next_position,
+                now,
+            )
+            .await;
+            match attempt {
+                Ok(outcome) => {
+                    savepoint.commit().await?;
+                    self.next_position += outcome.events.len() as u64;
+                    self.last_recorded = now;
+                    results.push(Ok(outcome));
+                }
+                Err(error) => {
+                    savepoint.rollback().await?;
+                    results.push(Err(error));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::future::{join_all, BoxFuture};
+    use sqlx::SqliteConnection;
+    use tokio::sync::oneshot;
+
+    use crate::sqlite::test_support::{event, temp_store, temp_store_with};
+    use crate::sqlite::{InlineError, SqliteInlineProjection};
+    use crate::{EventStore, ExpectedVersion, RecordedEvent, StoreError};
+
+    /// Records every stream it sees, then refuses streams whose name starts with `reject`.
+    struct RejectSome;
+
+    impl SqliteInlineProjection for RejectSome {
+        fn apply<'c>(
+            &'c self,
+            conn: &'c mut SqliteConnection,
+            events: &'c [RecordedEvent],
+        ) -> BoxFuture<'c, Result<(), InlineError>> {
+            Box::pin(async move {
+                for event in events {
+                    sqlx::query("insert into inline_seen (stream_id) values (?)")
+                        .bind(&event.stream_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                if events[0].stream_id.starts_with("reject") {
+                    return Err(InlineError::Rejected("key already taken".into()));
+                }
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_appends_share_commits() {
+        let (_dir, store) = temp_store().await;
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .append(
+                            &format!("s-{i}"),
+                            ExpectedVersion::NoStream,
+                            vec![event("A")],
+                        )
+                        .await
+                })
+            })
+            .collect();
+        for task in join_all(tasks).await {
+            task.unwrap().unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!((stats.appends, stats.events), (200, 200));
+        assert!(stats.batches < 200, "{} batches", stats.batches);
+        assert_eq!(store.head().await.unwrap(), 200);
+        let positions: Vec<u64> = store
+            .read_all(0, 500)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(positions, (1..=200).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_inline_projection_rolls_back_only_its_own_append_in_a_batch() {
+        let (_dir, store) = temp_store_with(Arc::new(RejectSome)).await;
+        sqlx::query("create table inline_seen (stream_id text not null)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+
+        // Hold the writer so that all the appends below queue up and form one batch.
+        let (open, opened) = oneshot::channel::<()>();
+        let mut gate = Box::pin(store.with_write_lock(move |_conn| {
+            Box::pin(async move {
+                let _ = opened.await;
+                Ok(())
+            })
+        }));
+        assert!(futures::poll!(gate.as_mut()).is_pending());
+        let names = ["ok-1", "reject-1", "ok-2", "reject-2", "ok-3"];
+        let mut appends: Vec<_> = names
+            .iter()
+            .map(|name| store.append(name, ExpectedVersion::NoStream, vec![event("A")]))
+            .collect();
+        for append in &mut appends {
+            assert!(futures::poll!(append.as_mut()).is_pending());
+        }
+        let before = store.stats();
+        open.send(()).unwrap();
+        gate.await.unwrap();
+        let results = join_all(appends).await;
+
+        assert_eq!(store.stats().batches - before.batches, 1);
+        for (name, result) in names.iter().zip(&results) {
+            match result {
+                Ok(_) => assert!(name.starts_with("ok")),
+                Err(StoreError::Rejected(reason)) => {
+                    assert!(name.starts_with("reject"));
+                    assert_eq!(reason, "key already taken");
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        let stored: Vec<String> = store
+            .read_all(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.stream_id)
+            .collect();
+        assert_eq!(stored, vec!["ok-1", "ok-2", "ok-3"]);
+        let seen: Vec<String> = sqlx::query_scalar("select stream_id from inline_seen")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(seen, stored);
+    }
+
+    #[tokio::test]
+    async fn the_head_watch_moves_after_each_commit() {
+        let (_dir, store) = temp_store().await;
+        let mut head = store.watch_head();
+        assert_eq!(*head.borrow_and_update(), 0);
+        store
+            .append("s", ExpectedVersion::NoStream, vec![event("A"), event("B")])
+            .await
+            .unwrap();
+        assert!(head.has_changed().unwrap());
+        assert_eq!(*head.borrow_and_update(), 2);
+    }
+}
