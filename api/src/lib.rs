@@ -1,1 +1,170 @@
-//! placeholder
+//! Countersign's HTTP API and command line.
+//!
+//! [`Application::build`] opens the store, loads the keys, binds the listener and starts the
+//! expiry task; [`Application::run_until_stopped`] serves until SIGINT or SIGTERM. The `cli`
+//! module is the `countersign` binary's whole logic.
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod credentials;
+pub mod error;
+pub mod expiry;
+pub mod extract;
+pub mod keys;
+pub mod meta;
+pub mod routes;
+pub mod state;
+pub use countersign_store::time;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use countersign_projections::inline::InlineProjections;
+use countersign_projections::read::ReadModels;
+use countersign_store::sqlite::{SqliteOptions, SqliteStore};
+use tokio::net::TcpListener;
+
+use crate::credentials::Verifier;
+use crate::keys::ServerKeys;
+use crate::state::{AppState, Settings};
+
+/// What a server needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite://PATH` (created if missing).
+    pub database_url: String,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The key file, created on first start.
+    pub key_file: PathBuf,
+    /// How often the expiry task sweeps.
+    pub expiry_interval: Duration,
+    /// `synchronous=FULL` (acknowledged means durable) when true.
+    pub durable: bool,
+    /// Command-side tunables.
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Defaults for a database URL and a key file, listening on a free loopback port.
+    pub fn new(database_url: impl Into<String>, key_file: impl Into<PathBuf>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            key_file: key_file.into(),
+            expiry_interval: Duration::from_secs(1),
+            durable: true,
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// Opens the event store (applying migrations) with the inline read models attached.
+pub async fn open_store(database_url: &str, durable: bool) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(
+        database_url,
+        SqliteOptions {
+            synchronous_full: durable,
+        },
+        Arc::new(InlineProjections),
+    )
+    .await
+    .with_context(|| format!("cannot open the database {database_url}"))
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    expiry_interval: Duration,
+}
+
+impl Application {
+    /// Opens everything the server needs and binds its listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let keys = ServerKeys::load_or_create(&config.key_file)?;
+        let store = open_store(&config.database_url, config.durable).await?;
+        let reads = ReadModels::new(store.pool().clone());
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = AppState {
+            store: Arc::new(store),
+            reads,
+            keys: Arc::new(keys),
+            verifier: Arc::new(Verifier::default()),
+            settings: Arc::new(config.settings),
+        };
+        Ok(Self {
+            listener,
+            state,
+            expiry_interval: config.expiry_interval,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The shared state (for in-process tools such as the demo and the benchmark).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops accepting and finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let expiry = tokio::spawn(expiry::run(self.state.clone(), self.expiry_interval));
+        let app = routes::router(self.state);
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await;
+        expiry.abort();
+        served.context("the HTTP server failed")
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

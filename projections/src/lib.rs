@@ -1,1 +1,11 @@
-//! placeholder
+//! Countersign's read models, built from the event log.
+//!
+//! The inline models (request status with its device links, and devices) are updated inside the
+//! append transaction by [`inline::InlineProjections`]; [`read::ReadModels`] queries them for the
+//! API; [`rebuild`] replays the log into fresh tables and swaps them in.
+
+pub mod inline;
+pub mod read;
+pub mod rebuild;
+
+pub(crate) use countersign_store::time;

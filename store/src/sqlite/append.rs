@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
 use super::inline::{InlineError, SqliteInlineProjection};
-use crate::time::format as format_time;
 use crate::error::StoreError;
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::time::format as format_time;
 
 /// An append waiting for the writer, with its JSON already encoded by the caller's task.
 pub(crate) struct AppendRequest {

@@ -20,8 +20,7 @@ const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type
 
 /// Parses a stored time.
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    crate::time::parse(text)
-        .ok_or_else(|| StoreError::Decode(format!("bad recorded_at {text:?}")))
+    crate::time::parse(text).ok_or_else(|| StoreError::Decode(format!("bad recorded_at {text:?}")))
 }
 
 /// Every event of one stream, in stream order.

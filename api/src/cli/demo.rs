@@ -1,0 +1,132 @@
+//! `countersign demo`: one whole approval, played by a bank and a phone over real HTTP against a
+//! server started in-process on a temporary SQLite file, then the request's event history.
+
+use countersign_domain::approval::Decision;
+use countersign_store::EventStore;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::phone::{Answer, Bank, Phone};
+use crate::commands::action_request_stream;
+use crate::credentials::{self, Role};
+use crate::{Application, Config};
+
+fn brief(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn show(who: &str, request: &str, answer: &Answer) {
+    println!("{who:>5} → {request}");
+    println!("      ← {} {}", answer.status.as_u16(), brief(&answer.body));
+}
+
+/// Runs the demo and prints what happens.
+pub async fn run() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let app = Application::build(Config::new(&url, dir.path().join("demo.keys"))).await?;
+    let base = format!("http://{}", app.local_addr());
+    let client = credentials::create(
+        app.state().pool(),
+        Role::Client,
+        "Demo Bank",
+        &["bank:transfers:*".to_owned()],
+    )
+    .await?;
+    let store = app.state().store.clone();
+    let server = tokio::spawn(app.run_until(std::future::pending()));
+    println!("Countersign demo: server on {base}, database {url}\n");
+
+    let http = reqwest::Client::new();
+    let bank = Bank::new(http.clone(), &base, &client.id.to_string(), &client.secret);
+    let mut phone = Phone::new(http, &base);
+
+    let enrolled = bank
+        .enrol("anna", "Anna's phone", &phone.public_key())
+        .await?;
+    show(
+        "bank",
+        "POST /v1/users/anna/devices {kind: push, public_key}",
+        &enrolled,
+    );
+    phone.enrolled(&enrolled)?;
+
+    let payload = json!({"amount": "234.00", "currency": "EUR", "bankTransferRecipientId": "R1", "uid": "anna"});
+    let body = json!({
+        "action": "bank:transfers:create",
+        "uid": "anna",
+        "payload": payload,
+        "display": {"Amount": "234.00 EUR", "Payee": "ACME GmbH"},
+    });
+    let created = bank
+        .call(Method::POST, "/v1/action-requests", Some(&body))
+        .await?;
+    show(
+        "bank",
+        "POST /v1/action-requests (234.00 EUR to ACME GmbH)",
+        &created,
+    );
+    let id = created.body["id"].as_str().unwrap_or_default().to_owned();
+
+    let inbox = phone.inbox().await?;
+    show("phone", "GET /v1/devices/{device}/inbox", &inbox);
+    let item = inbox.body.get(0).cloned().unwrap_or(Value::Null);
+    anyhow::ensure!(
+        item["id"] == created.body["id"],
+        "the request is not in the inbox"
+    );
+
+    let confirmed = phone.decide(&item, Decision::Confirm).await?;
+    show(
+        "phone",
+        "POST /v1/action-requests/{id}/confirm (signed with the device key)",
+        &confirmed,
+    );
+
+    let polled = bank
+        .call(Method::GET, &format!("/v1/action-requests/{id}"), None)
+        .await?;
+    show("bank", "GET /v1/action-requests/{id}", &polled);
+    let token = polled.body["token"].as_str().unwrap_or_default().to_owned();
+
+    let consume = json!({"token": token, "action": "bank:transfers:create", "payload": payload});
+    let consumed = bank
+        .call(Method::POST, "/v1/tokens/consume", Some(&consume))
+        .await?;
+    show("bank", "POST /v1/tokens/consume", &consumed);
+    anyhow::ensure!(
+        consumed.status.as_u16() == 200,
+        "the token was not consumed"
+    );
+
+    let again = bank
+        .call(Method::POST, "/v1/tokens/consume", Some(&consume))
+        .await?;
+    show("bank", "POST /v1/tokens/consume (again)", &again);
+    anyhow::ensure!(
+        again.status.as_u16() == 409,
+        "a second consume was not refused"
+    );
+
+    println!("\nEvent history of action request {id}:");
+    let stream = action_request_stream(id.parse()?);
+    for event in store.read_stream(&stream).await? {
+        println!(
+            "  #{:<4} v{:<2} {:<20} by {:<6} at {}",
+            event.position,
+            event.stream_version,
+            event.event_type,
+            serde_json::to_value(event.metadata.actor.kind)?
+                .as_str()
+                .unwrap_or_default(),
+            crate::time::format(event.recorded_at),
+        );
+    }
+    server.abort();
+    Ok(())
+}

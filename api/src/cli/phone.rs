@@ -1,0 +1,187 @@
+//! A bank back end and a push authenticator as HTTP clients, for the demo and the benchmark.
+//!
+//! They speak only the public API, exactly as an integrator's code would.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use countersign_domain::approval::{approval_message, Decision};
+use countersign_domain::binding::Binding;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::EncodePublicKey;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// One HTTP exchange: status and JSON body (`null` when empty).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body as JSON.
+    pub body: Value,
+}
+
+async fn exchange(request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+    let response = request.send().await?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)?
+    };
+    Ok(Answer { status, body })
+}
+
+/// A relying party with client credentials.
+#[derive(Clone)]
+pub struct Bank {
+    http: reqwest::Client,
+    base: String,
+    id: String,
+    secret: String,
+}
+
+impl Bank {
+    /// A client of the server at `base` (`http://host:port`).
+    pub fn new(http: reqwest::Client, base: &str, id: &str, secret: &str) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        }
+    }
+
+    /// Sends an authenticated request.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.id, Some(&self.secret));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        exchange(request).await
+    }
+
+    /// Enrols a push device for `uid`.
+    pub async fn enrol(&self, uid: &str, name: &str, public_key: &str) -> anyhow::Result<Answer> {
+        let body = json!({"kind": "push", "name": name, "public_key": public_key});
+        self.call(
+            Method::POST,
+            &format!("/v1/users/{uid}/devices"),
+            Some(&body),
+        )
+        .await
+    }
+}
+
+/// A push authenticator holding a P-256 device key.
+#[derive(Clone)]
+pub struct Phone {
+    http: reqwest::Client,
+    base: String,
+    key: SigningKey,
+    /// Set once enrolled.
+    pub device_id: Option<Uuid>,
+    /// Set once enrolled.
+    pub device_token: Option<String>,
+}
+
+impl Phone {
+    /// A phone with a fresh device key.
+    pub fn new(http: reqwest::Client, base: &str) -> Self {
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key: SigningKey::random(&mut rand::rngs::OsRng),
+            device_id: None,
+            device_token: None,
+        }
+    }
+
+    /// The public key as base64url SPKI DER, for enrolment.
+    pub fn public_key(&self) -> String {
+        let der = self
+            .key
+            .verifying_key()
+            .to_public_key_der()
+            .expect("a P-256 key encodes");
+        URL_SAFE_NO_PAD.encode(der.as_bytes())
+    }
+
+    /// Remembers the enrolment answer's device id and token.
+    pub fn enrolled(&mut self, answer: &Answer) -> anyhow::Result<()> {
+        let id = answer.body["device_id"].as_str().unwrap_or_default();
+        self.device_id = Some(id.parse()?);
+        self.device_token = answer.body["device_token"].as_str().map(str::to_owned);
+        anyhow::ensure!(
+            self.device_token.is_some(),
+            "enrolment returned no device token"
+        );
+        Ok(())
+    }
+
+    /// Signs a decision (raw r‖s, base64url) over the approval message.
+    pub fn sign(
+        &self,
+        id: Uuid,
+        decision: Decision,
+        binding: &str,
+        nonce: &str,
+    ) -> anyhow::Result<String> {
+        let binding = Binding::parse(binding)?;
+        let message = approval_message(id, decision, &binding, nonce);
+        let signature: Signature = self.key.sign(message.as_bytes());
+        Ok(URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.device_token.as_deref().unwrap_or_default());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        exchange(request).await
+    }
+
+    /// The device's inbox.
+    pub async fn inbox(&self) -> anyhow::Result<Answer> {
+        let id = self.device_id.unwrap_or_default();
+        self.call(Method::GET, &format!("/v1/devices/{id}/inbox"), None)
+            .await
+    }
+
+    /// Signs and sends a decision on an inbox item (`id`, `binding`, `nonce`).
+    pub async fn decide(&self, item: &Value, decision: Decision) -> anyhow::Result<Answer> {
+        let id: Uuid = item["id"].as_str().unwrap_or_default().parse()?;
+        let binding = item["binding"].as_str().unwrap_or_default();
+        let nonce = item["nonce"].as_str().unwrap_or_default();
+        let signature = self.sign(id, decision, binding, nonce)?;
+        let verb = match decision {
+            Decision::Confirm => "confirm",
+            Decision::Reject => "reject",
+        };
+        let body = json!({"device_id": self.device_id, "signature": signature});
+        self.call(
+            Method::POST,
+            &format!("/v1/action-requests/{id}/{verb}"),
+            Some(&body),
+        )
+        .await
+    }
+}

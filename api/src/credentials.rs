@@ -1,0 +1,255 @@
+//! API credentials: creation, listing and revocation (from the CLI) and verification (per request).
+//!
+//! Secrets are 32 random bytes shown once and stored only as Argon2id hashes. Verifying Argon2id
+//! costs tens of milliseconds by design, so a successful verification is remembered as the
+//! SHA-256 of the secret next to the stored hash it matched: later requests with the same secret
+//! cost one SHA-256, and a revoked or re-keyed credential no longer matches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use countersign_domain::values::{ActionName, ActionPattern};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+/// What a credential may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A relying party (bank back end).
+    Client,
+    /// Reads the audit endpoints.
+    Auditor,
+    /// Uses the ops endpoints.
+    Admin,
+}
+
+impl Role {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "client" => Some(Role::Client),
+            "auditor" => Some(Role::Auditor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A stored credential, without its secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct Credential {
+    /// The id, used as the HTTP Basic user name.
+    pub id: Uuid,
+    /// A label for people.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The action patterns a client may use.
+    pub actions: Vec<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    secret_hash: String,
+}
+
+impl Credential {
+    /// Whether a client may act on `action`.
+    pub fn allows(&self, action: &ActionName) -> bool {
+        self.actions
+            .iter()
+            .filter_map(|p| ActionPattern::parse(p).ok())
+            .any(|p| p.matches(action))
+    }
+}
+
+/// A credential just made: the only time its secret is known.
+#[derive(Clone, Debug, Serialize)]
+pub struct NewCredential {
+    /// The id.
+    pub id: Uuid,
+    /// The secret, shown once.
+    pub secret: String,
+    /// Its role.
+    pub role: Role,
+    /// Its name.
+    pub name: String,
+}
+
+/// Why a credential operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// Bad input from the operator.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such credential.
+    #[error("no credential with id {0}")]
+    NotFound(Uuid),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+const SELECT: &str =
+    "select id, name, role, secret_hash, actions, created_at, revoked_at from credentials";
+
+/// Makes a credential and returns its secret, which is never stored.
+pub async fn create(
+    pool: &SqlitePool,
+    role: Role,
+    name: &str,
+    actions: &[String],
+) -> Result<NewCredential, CredentialError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CredentialError::Invalid(
+            "the name must be 1 to 100 characters".into(),
+        ));
+    }
+    for pattern in actions {
+        ActionPattern::parse(pattern)
+            .map_err(|e| CredentialError::Invalid(format!("action pattern {pattern:?}: {e}")))?;
+    }
+    if role != Role::Client && !actions.is_empty() {
+        return Err(CredentialError::Invalid(
+            "only client credentials take action patterns".into(),
+        ));
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = format!("css_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let hash = Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| CredentialError::Invalid(e.to_string()))?
+        .to_string();
+    let id = Uuid::now_v7();
+    sqlx::query("insert into credentials (id, name, role, secret_hash, actions, created_at) values (?, ?, ?, ?, ?, ?)")
+        .bind(id.to_string())
+        .bind(name)
+        .bind(role.as_str())
+        .bind(hash)
+        .bind(serde_json::to_string(actions).expect("strings serialize"))
+        .bind(crate::time::format(Utc::now()))
+        .execute(pool)
+        .await?;
+    Ok(NewCredential {
+        id,
+        secret,
+        role,
+        name: name.to_owned(),
+    })
+}
+
+/// Every credential, oldest first.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Credential>, CredentialError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by created_at, id"))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// One credential by id.
+pub async fn find(pool: &SqlitePool, id: Uuid) -> Result<Option<Credential>, CredentialError> {
+    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where id = ?"))
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await?;
+    row.map(from_row).transpose()
+}
+
+/// Revokes a credential; revoking twice is harmless.
+pub async fn revoke(pool: &SqlitePool, id: Uuid) -> Result<(), CredentialError> {
+    let done =
+        sqlx::query("update credentials set revoked_at = coalesce(revoked_at, ?) where id = ?")
+            .bind(crate::time::format(Utc::now()))
+            .bind(id.to_string())
+            .execute(pool)
+            .await?;
+    if done.rows_affected() == 0 {
+        return Err(CredentialError::NotFound(id));
+    }
+    Ok(())
+}
+
+fn from_row(row: Row) -> Result<Credential, CredentialError> {
+    let (id, name, role, secret_hash, actions, created_at, revoked_at) = row;
+    let corrupt =
+        |what: &str| CredentialError::Invalid(format!("stored credential has a bad {what}"));
+    Ok(Credential {
+        id: id.parse().map_err(|_| corrupt("id"))?,
+        name,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
+        actions: serde_json::from_str(&actions).map_err(|_| corrupt("action list"))?,
+        created_at: crate::time::parse(&created_at).ok_or_else(|| corrupt("time"))?,
+        revoked_at: match revoked_at {
+            Some(t) => Some(crate::time::parse(&t).ok_or_else(|| corrupt("time"))?),
+            None => None,
+        },
+        secret_hash,
+    })
+}
+
+/// Checks presented secrets against stored Argon2id hashes, remembering successes.
+#[derive(Default)]
+pub struct Verifier {
+    verified: Mutex<HashMap<(Uuid, String), [u8; 32]>>,
+}
+
+impl Verifier {
+    /// Whether `secret` is the credential's secret. Revoked credentials never verify.
+    pub fn verify(&self, credential: &Credential, secret: &str) -> bool {
+        if credential.revoked_at.is_some() {
+            return false;
+        }
+        let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let key = (credential.id, credential.secret_hash.clone());
+        if let Some(known) = self.verified.lock().expect("verifier lock").get(&key) {
+            return bool::from(known.ct_eq(&fingerprint));
+        }
+        let Ok(hash) = PasswordHash::new(&credential.secret_hash) else {
+            return false;
+        };
+        if Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_err()
+        {
+            return false;
+        }
+        let mut verified = self.verified.lock().expect("verifier lock");
+        if verified.len() > 10_000 {
+            verified.clear();
+        }
+        verified.insert(key, fingerprint);
+        true
+    }
+}

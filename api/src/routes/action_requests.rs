@@ -1,0 +1,262 @@
+//! `/v1/action-requests`: creation, polling (with ETag and long-poll) and cancellation by clients.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Utc;
+use countersign_domain::action_request::{ActionRequest, Command, Create, DomainError, Status};
+use countersign_domain::binding::canonical;
+use countersign_domain::values::{
+    ActionName, DeviceSelection, Display, Method, TtlSeconds, UserId,
+};
+use countersign_store::{ActorKind, StoreError};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::Client;
+use crate::commands::{execute, ActionRequests, CommandError};
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery};
+use crate::meta::RequestMeta;
+use crate::routes::wait::{if_none_match, wait_for_change, WaitQuery};
+use crate::state::AppState;
+use crate::views::{action_request_view, etag};
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/action-requests", post(create))
+        .route("/v1/action-requests/{id}", get(poll))
+        .route("/v1/action-requests/{id}/cancel", post(cancel))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    action: String,
+    uid: String,
+    payload: Value,
+    display: Option<Value>,
+    method: Option<Method>,
+    fallback: Option<String>,
+    devices: Option<DeviceSelection>,
+    ttl_seconds: Option<u32>,
+    callback_url: Option<String>,
+}
+
+fn field<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+fn view_response(app: &AppState, status: StatusCode, state: &ActionRequest) -> Response {
+    let view = action_request_view(state, Utc::now(), Some(&app.keys.token_key));
+    let mut response = (status, Json(view)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&etag(state)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// Answers a repeated idempotent create: the original request, or 422 for another body.
+fn replay_idempotent(
+    app: &AppState,
+    existing: &ActionRequest,
+    request_hash: &str,
+) -> Result<Response, ApiError> {
+    if existing.request_hash.as_deref() == Some(request_hash) {
+        Ok(view_response(app, StatusCode::OK, existing))
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "the Idempotency-Key was used with another request body",
+        ))
+    }
+}
+
+async fn create(
+    State(app): State<AppState>,
+    Client(client): Client,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    AppJson(raw): AppJson<Value>,
+) -> Result<Response, ApiError> {
+    let body: CreateBody = field(serde_json::from_value(raw.clone()))?;
+    let action = field(ActionName::parse(&body.action))?;
+    if !client.allows(&action) {
+        return Err(ApiError::forbidden(format!(
+            "this client may not request {}",
+            action.as_str()
+        )));
+    }
+    let uid = field(UserId::parse(&body.uid))?;
+    let display = body.display.map(Display::parse).transpose();
+    let display = field(display)?;
+    let ttl = match body.ttl_seconds {
+        Some(seconds) => field(TtlSeconds::parse(seconds))?,
+        None => TtlSeconds::default(),
+    };
+    if body.fallback.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "fallback: no fallback method is available on this server",
+        ));
+    }
+    if body.callback_url.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "callback_url: callbacks are not available on this server",
+        ));
+    }
+    let key = idempotency_key(&headers)?;
+    let request_hash = hex::encode(Sha256::digest(canonical(&raw)));
+    if let Some(key) = &key {
+        if let Some(existing) = app
+            .reads
+            .by_idempotency_key(client.id, key)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return replay_idempotent(&app, &existing, &request_hash);
+        }
+    }
+    let method = body.method.unwrap_or(Method::Push);
+    let devices = app
+        .reads
+        .devices_of_user(client.id, uid.as_str())
+        .await
+        .map_err(ApiError::internal)?;
+    let mut devices: Vec<Uuid> = devices
+        .iter()
+        .filter(|d| d.is_active() && d.kind == "push")
+        .map(|d| d.device_id)
+        .collect();
+    if body.devices.unwrap_or_default() == DeviceSelection::One {
+        devices.truncate(1);
+    }
+    let id = Uuid::now_v7();
+    let mut nonce = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let create = Create {
+        id,
+        client_id: client.id,
+        action,
+        uid,
+        payload: body.payload,
+        display,
+        method,
+        devices,
+        ttl,
+        nonce: URL_SAFE_NO_PAD.encode(nonce),
+        idempotency_key: key.clone(),
+        request_hash: Some(request_hash.clone()),
+        callback_url: None,
+    };
+    let metadata = meta.metadata(ActorKind::Client, client.id);
+    match execute::<ActionRequests>(&app, id, &metadata, || Command::Create(create.clone())).await {
+        Ok(outcome) => {
+            let mut response = view_response(&app, StatusCode::CREATED, &outcome.state);
+            if let Ok(location) = HeaderValue::from_str(&format!("/v1/action-requests/{id}")) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        }
+        Err(CommandError::Store(StoreError::Rejected(_))) if key.is_some() => {
+            let key = key.as_deref().unwrap_or_default();
+            let existing = app
+                .reads
+                .by_idempotency_key(client.id, key)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal("idempotency key taken but not found"))?;
+            replay_idempotent(&app, &existing, &request_hash)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The client's own request, or 404 whether it exists or belongs to someone else.
+pub async fn owned_request(
+    app: &AppState,
+    client_id: Uuid,
+    id: Uuid,
+) -> Result<ActionRequest, ApiError> {
+    app.reads
+        .action_request(id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| r.client_id == client_id)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn poll(
+    State(app): State<AppState>,
+    Client(client): Client,
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(query): AppQuery<WaitQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let wait = query.duration()?;
+    let known = if_none_match(&headers);
+    let mut state = owned_request(&app, client.id, id).await?;
+    let unchanged = |s: &ActionRequest| {
+        known.iter().any(|t| *t == etag(s)) && s.effective_status(Utc::now()) == Status::Pending
+    };
+    if unchanged(&state) && !wait.is_zero() {
+        let expires_at = state.expires_at;
+        state = wait_for_change(&app, wait, Some(expires_at), || async {
+            let current = owned_request(&app, client.id, id).await?;
+            Ok((!unchanged(&current)).then_some(current))
+        })
+        .await?
+        .unwrap_or(state);
+    }
+    if known.iter().any(|t| *t == etag(&state)) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(value) = HeaderValue::from_str(&etag(&state)) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        return Ok(response);
+    }
+    Ok(view_response(&app, StatusCode::OK, &state))
+}
+
+async fn cancel(
+    State(app): State<AppState>,
+    Client(client): Client,
+    meta: RequestMeta,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<Response, ApiError> {
+    owned_request(&app, client.id, id).await?;
+    let metadata = meta.metadata(ActorKind::Client, client.id);
+    let outcome = execute::<ActionRequests>(&app, id, &metadata, || Command::Cancel)
+        .await
+        .map_err(|e| match e {
+            CommandError::Domain(DomainError::NotFound) => ApiError::not_found(),
+            other => other.into(),
+        })?;
+    Ok(view_response(&app, StatusCode::OK, &outcome.state))
+}

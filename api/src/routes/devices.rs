@@ -1,0 +1,187 @@
+//! Users' devices: enrolment, listing and revocation by clients; the inbox, read by a device.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Utc;
+use countersign_domain::device::{Command, DeviceError, DeviceKind, Enrol};
+use countersign_domain::token::hash_secret;
+use countersign_domain::values::{PublicKey, UserId};
+use countersign_projections::read::InboxItem;
+use countersign_store::ActorKind;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::auth::{Client, DeviceAuth};
+use crate::commands::{execute, CommandError, Devices};
+use crate::error::ApiError;
+use crate::extract::{AppJson, AppPath, AppQuery};
+use crate::meta::RequestMeta;
+use crate::routes::wait::{if_none_match, wait_for_change, WaitQuery};
+use crate::state::AppState;
+use crate::time;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users/{uid}/devices", get(list).post(enrol))
+        .route("/v1/users/{uid}/devices/{device_id}", delete(revoke))
+        .route("/v1/devices/{device_id}/inbox", get(inbox))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolBody {
+    kind: String,
+    name: String,
+    public_key: Option<String>,
+}
+
+fn user_id(uid: &str) -> Result<UserId, ApiError> {
+    UserId::parse(uid).map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+async fn enrol(
+    State(app): State<AppState>,
+    Client(client): Client,
+    meta: RequestMeta,
+    AppPath(uid): AppPath<String>,
+    AppJson(body): AppJson<EnrolBody>,
+) -> Result<Response, ApiError> {
+    let uid = user_id(&uid)?;
+    let kind = match body.kind.as_str() {
+        "push" => DeviceKind::Push,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("kind: {other:?} devices are not available on this server (use \"push\")"),
+            ))
+        }
+    };
+    let public_key = body
+        .public_key
+        .as_deref()
+        .map(PublicKey::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let device_token = format!("cdt_{}", URL_SAFE_NO_PAD.encode(bytes));
+    let id = Uuid::now_v7();
+    let command = Command::Enrol(Enrol {
+        id,
+        client_id: client.id,
+        uid: uid.clone(),
+        kind,
+        name: body.name,
+        public_key,
+        token_hash: hash_secret(&device_token),
+    });
+    let metadata = meta.metadata(ActorKind::Client, client.id);
+    let outcome = execute::<Devices>(&app, id, &metadata, || command.clone()).await?;
+    let device = outcome.state;
+    let body = json!({
+        "device_id": device.id,
+        "kind": device.kind,
+        "name": device.name,
+        "uid": device.uid,
+        "status": "active",
+        "device_token": device_token,
+        "enrolled_at": time::format(device.enrolled_at),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn list(
+    State(app): State<AppState>,
+    Client(client): Client,
+    AppPath(uid): AppPath<String>,
+) -> Result<Response, ApiError> {
+    let uid = user_id(&uid)?;
+    let devices = app
+        .reads
+        .devices_of_user(client.id, uid.as_str())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(devices).into_response())
+}
+
+async fn revoke(
+    State(app): State<AppState>,
+    Client(client): Client,
+    meta: RequestMeta,
+    AppPath((uid, device_id)): AppPath<(String, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let uid = user_id(&uid)?;
+    app.reads
+        .device(device_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|d| d.client_id == client.id && d.uid == uid.as_str())
+        .ok_or_else(ApiError::not_found)?;
+    let metadata = meta.metadata(ActorKind::Client, client.id);
+    match execute::<Devices>(&app, device_id, &metadata, || Command::Revoke).await {
+        Ok(_) | Err(CommandError::Domain(DeviceError::AlreadyRevoked)) => {
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn inbox_etag(items: &[InboxItem]) -> String {
+    let mut hasher = Sha256::new();
+    for item in items {
+        hasher.update(format!("{}:{};", item.id, item.version));
+    }
+    format!("\"i{}\"", &hex::encode(hasher.finalize())[..16])
+}
+
+async fn inbox(
+    State(app): State<AppState>,
+    DeviceAuth(device): DeviceAuth,
+    AppPath(device_id): AppPath<Uuid>,
+    AppQuery(query): AppQuery<WaitQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if device_id != device.device_id {
+        return Err(ApiError::not_found());
+    }
+    let wait = query.duration()?;
+    let known = if_none_match(&headers);
+    let load = || async {
+        app.reads
+            .inbox(device_id, Utc::now())
+            .await
+            .map_err(ApiError::internal)
+    };
+    let mut items = load().await?;
+    if known.contains(&inbox_etag(&items)) && !wait.is_zero() {
+        let wake_at = items.iter().map(|i| i.expires_at).min();
+        if let Some(changed) = wait_for_change(&app, wait, wake_at, || async {
+            let current = load().await?;
+            Ok((!known.contains(&inbox_etag(&current))).then_some(current))
+        })
+        .await?
+        {
+            items = changed;
+        }
+    }
+    let tag = inbox_etag(&items);
+    let mut response = if known.contains(&tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(&items).into_response()
+    };
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}

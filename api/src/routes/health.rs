@@ -1,0 +1,30 @@
+//! `healthz` (the process answers) and `readyz` (it can serve: the database answers).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use countersign_store::EventStore;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let head = app
+        .store
+        .head()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the event store is not ready: {e}")))?;
+    Ok(Json(json!({"status": "ready", "head_position": head})))
+}

@@ -1,0 +1,50 @@
+//! The state every handler shares: the event store, the read models, keys and settings.
+
+use std::sync::Arc;
+
+use countersign_projections::read::ReadModels;
+use countersign_store::sqlite::SqliteStore;
+use sqlx::SqlitePool;
+
+use crate::credentials::Verifier;
+use crate::keys::ServerKeys;
+
+/// Tunables of the command side.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a consumption token is valid after confirmation.
+    pub token_ttl: chrono::Duration,
+    /// Failed verifications before a request is rejected.
+    pub max_attempts: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            token_ttl: chrono::Duration::seconds(60),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Cloneable handle to everything a request needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The append-only log (and its writer).
+    pub store: Arc<SqliteStore>,
+    /// The inline read models.
+    pub reads: ReadModels,
+    /// The server's secret keys.
+    pub keys: Arc<ServerKeys>,
+    /// Verifies client secrets.
+    pub verifier: Arc<Verifier>,
+    /// Command-side tunables.
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// The database pool for reads and credentials.
+    pub fn pool(&self) -> &SqlitePool {
+        self.reads.pool()
+    }
+}

@@ -1,0 +1,266 @@
+//! The inline read models: action-request status (with its device links) and devices.
+//!
+//! They are updated by the store's writer inside the transaction of the append that produced the
+//! events, so a poll right after a command sees the command's effect, and a crash can never leave
+//! them behind the log. The same code fills fresh tables during a rebuild.
+
+use countersign_domain::action_request::{self, ActionRequest};
+use countersign_domain::device;
+use countersign_store::sqlite::{InlineError, SqliteInlineProjection};
+use countersign_store::RecordedEvent;
+use futures::future::BoxFuture;
+use sqlx::SqliteConnection;
+
+use crate::time;
+
+/// Names of the tables one generation of the inline read models lives in; `None` leaves that
+/// model alone (a rebuild of one model fills only its own tables).
+#[derive(Clone, Copy, Debug)]
+pub struct Tables {
+    /// One row per action request.
+    pub status: Option<&'static str>,
+    /// (device, request) pairs: the device inbox.
+    pub links: Option<&'static str>,
+    /// One row per device.
+    pub devices: Option<&'static str>,
+}
+
+/// The tables that serve reads.
+pub const LIVE: Tables = Tables {
+    status: Some("action_request_status"),
+    links: Some("action_request_devices"),
+    devices: Some("devices"),
+};
+
+/// The stream-id prefix of action requests.
+pub const ACTION_REQUEST_PREFIX: &str = "action-request-";
+/// The stream-id prefix of devices.
+pub const DEVICE_PREFIX: &str = "device-";
+
+/// The store hook that keeps the live inline read models in step with the log.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InlineProjections;
+
+impl SqliteInlineProjection for InlineProjections {
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut SqliteConnection,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<(), InlineError>> {
+        Box::pin(async move {
+            for event in events {
+                apply(conn, LIVE, event).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Applies one recorded event to the read models in `tables`.
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    tables: Tables,
+    recorded: &RecordedEvent,
+) -> Result<(), InlineError> {
+    if recorded.stream_id.starts_with(ACTION_REQUEST_PREFIX) {
+        apply_action_request(conn, tables, recorded).await
+    } else if recorded.stream_id.starts_with(DEVICE_PREFIX) {
+        apply_device(conn, tables, recorded).await
+    } else {
+        Ok(())
+    }
+}
+
+fn decode_error(recorded: &RecordedEvent, error: impl std::fmt::Display) -> InlineError {
+    InlineError::Rejected(format!(
+        "event {} at position {} cannot be decoded: {error}",
+        recorded.event_type, recorded.position
+    ))
+}
+
+async fn apply_action_request(
+    conn: &mut SqliteConnection,
+    tables: Tables,
+    recorded: &RecordedEvent,
+) -> Result<(), InlineError> {
+    use action_request::Event;
+    let event = Event::from_stored(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.data,
+    )
+    .map_err(|e| decode_error(recorded, e))?;
+    let id = recorded
+        .stream_id
+        .trim_start_matches(ACTION_REQUEST_PREFIX)
+        .to_owned();
+    if let Some(status_table) = tables.status {
+        let current: Option<ActionRequest> = match &event {
+            Event::Created { .. } => None,
+            _ => {
+                let view: Option<(String,)> =
+                    sqlx::query_as(&format!("select view from {status_table} where id = ?"))
+                        .bind(&id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                match view {
+                    Some((text,)) => {
+                        Some(serde_json::from_str(&text).map_err(|e| decode_error(recorded, e))?)
+                    }
+                    None => None,
+                }
+            }
+        };
+        let Some(next) = action_request::evolve(current, &event) else {
+            return Err(decode_error(recorded, "no Created event before it"));
+        };
+        upsert_status(conn, status_table, &next).await?;
+    }
+    match (&event, tables.links, tables.devices) {
+        (Event::Created(created), Some(links), _) => {
+            for device_id in &created.devices {
+                sqlx::query(&format!(
+                    "insert or ignore into {links} (device_id, request_id) values (?, ?)"
+                ))
+                .bind(device_id.to_string())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        (Event::Confirmed { device_id, at, .. }, _, Some(devices)) => {
+            touch_device(conn, devices, *device_id, *at).await?
+        }
+        (
+            Event::Rejected {
+                device_id: Some(device_id),
+                at,
+                ..
+            },
+            _,
+            Some(devices),
+        ) => touch_device(conn, devices, *device_id, *at).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn upsert_status(
+    conn: &mut SqliteConnection,
+    table: &str,
+    state: &ActionRequest,
+) -> Result<(), InlineError> {
+    let status = serde_json::to_value(state.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let view = serde_json::to_string(state).expect("state serializes");
+    let result = sqlx::query(&format!(
+        "insert into {} (id, client_id, uid, action, status, version, expires_at, token_expires_at, \
+         token_hash, idempotency_key, view, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         on conflict (id) do update set status = excluded.status, version = excluded.version, \
+         token_expires_at = excluded.token_expires_at, token_hash = excluded.token_hash, \
+         view = excluded.view, updated_at = excluded.updated_at",
+        table
+    ))
+    .bind(state.id.to_string())
+    .bind(state.client_id.to_string())
+    .bind(state.uid.as_str())
+    .bind(state.action.as_str())
+    .bind(status)
+    .bind(state.version as i64)
+    .bind(time::format(state.expires_at))
+    .bind(state.token_expires_at.map(time::format))
+    .bind(state.token_hash.as_deref())
+    .bind(state.idempotency_key.as_deref())
+    .bind(view)
+    .bind(time::format(state.updated_at))
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(InlineError::Rejected(
+            "the idempotency key is already used".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn touch_device(
+    conn: &mut SqliteConnection,
+    table: &str,
+    device_id: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), InlineError> {
+    sqlx::query(&format!("update {table} set last_used_at = ? where id = ?"))
+        .bind(time::format(at))
+        .bind(device_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn apply_device(
+    conn: &mut SqliteConnection,
+    tables: Tables,
+    recorded: &RecordedEvent,
+) -> Result<(), InlineError> {
+    use device::Event;
+    let Some(table) = tables.devices else {
+        return Ok(());
+    };
+    let event = Event::from_stored(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.data,
+    )
+    .map_err(|e| decode_error(recorded, e))?;
+    let id = recorded.stream_id.trim_start_matches(DEVICE_PREFIX);
+    let version = recorded.stream_version as i64;
+    match event {
+        Event::DeviceEnrolled(enrolled) => {
+            let device::DeviceEnrolled {
+                id: device_id,
+                client_id,
+                uid,
+                kind,
+                name,
+                public_key,
+                token_hash,
+                enrolled_at,
+            } = enrolled;
+            let kind = serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            sqlx::query(&format!(
+                "insert into {} (id, client_id, uid, kind, name, public_key, token_hash, status, \
+                 enrolled_at, version) values (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+                table
+            ))
+            .bind(device_id.to_string())
+            .bind(client_id.to_string())
+            .bind(uid.as_str())
+            .bind(kind)
+            .bind(name)
+            .bind(public_key)
+            .bind(token_hash)
+            .bind(time::format(enrolled_at))
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Event::DeviceRevoked { at } => {
+            sqlx::query(&format!(
+                "update {} set status = 'revoked', revoked_at = ?, version = ? where id = ?",
+                table
+            ))
+            .bind(time::format(at))
+            .bind(version)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
