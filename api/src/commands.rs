@@ -44,16 +44,6 @@ pub struct Outcome<S, E> {
     pub events: Vec<E>,
 }
 
-/// The stream of an action request.
-pub fn action_request_stream(id: Uuid) -> String {
-    format!("action-request-{id}")
-}
-
-/// The stream of a device.
-pub fn device_stream(id: Uuid) -> String {
-    format!("device-{id}")
-}
-
 fn expected(version: u64) -> ExpectedVersion {
     if version == 0 {
         ExpectedVersion::NoStream
@@ -100,7 +90,7 @@ impl Aggregate for ActionRequests {
     type Error = DomainError;
 
     fn stream(id: Uuid) -> String {
-        action_request_stream(id)
+        action_request::stream_id(id)
     }
     fn decode(r: &RecordedEvent) -> Result<Self::Event, String> {
         action_request::Event::from_stored(&r.event_type, r.schema_version, &r.data)
@@ -140,7 +130,7 @@ impl Aggregate for Devices {
     type Error = DeviceError;
 
     fn stream(id: Uuid) -> String {
-        device_stream(id)
+        device::stream_id(id)
     }
     fn decode(r: &RecordedEvent) -> Result<Self::Event, String> {
         device::Event::from_stored(&r.event_type, r.schema_version, &r.data)

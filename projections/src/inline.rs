@@ -32,10 +32,8 @@ pub const LIVE: Tables = Tables {
     devices: Some("devices"),
 };
 
-/// The stream-id prefix of action requests.
-pub const ACTION_REQUEST_PREFIX: &str = "action-request-";
-/// The stream-id prefix of devices.
-pub const DEVICE_PREFIX: &str = "device-";
+use action_request::STREAM_PREFIX as ACTION_REQUEST_PREFIX;
+use device::STREAM_PREFIX as DEVICE_PREFIX;
 
 /// The store hook that keeps the live inline read models in step with the log.
 #[derive(Clone, Copy, Debug, Default)]

@@ -9,3 +9,6 @@ pub mod read;
 pub mod rebuild;
 
 pub(crate) use countersign_store::time;
+
+#[cfg(test)]
+mod tests;

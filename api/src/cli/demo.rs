@@ -7,16 +7,44 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::phone::{Answer, Bank, Phone};
-use crate::commands::action_request_stream;
 use crate::credentials::{self, Role};
 use crate::{Application, Config};
 
+/// The fields of an answer worth reading in a terminal, with long values shortened.
 fn brief(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text
+    const KEYS: &[&str] = &[
+        "status",
+        "code",
+        "id",
+        "device_id",
+        "action_request_id",
+        "binding",
+        "nonce",
+        "token",
+        "attempts_left",
+        "consumed_at",
+        "version",
+        "detail",
+    ];
+    let short = |k: &str, v: &Value| match v.as_str() {
+        Some(s) if s.chars().count() > 20 && k != "detail" && k != "code" => {
+            format!("{}…", s.chars().take(16).collect::<String>())
+        }
+        Some(s) => s.to_owned(),
+        None => v.to_string(),
+    };
+    match value {
+        Value::Object(map) => KEYS
+            .iter()
+            .filter_map(|k| map.get(*k).map(|v| format!("{k}={}", short(k, v))))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::Array(items) => format!(
+            "[{} item(s)] {}",
+            items.len(),
+            items.first().map(brief).unwrap_or_default()
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -114,7 +142,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
 
     println!("\nEvent history of action request {id}:");
-    let stream = action_request_stream(id.parse()?);
+    let stream = countersign_domain::action_request::stream_id(id.parse()?);
     for event in store.read_stream(&stream).await? {
         println!(
             "  #{:<4} v{:<2} {:<20} by {:<6} at {}",
