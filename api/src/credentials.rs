@@ -253,3 +253,62 @@ impl Verifier {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pool() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let store = crate::open_store(&url, false).await.unwrap();
+        (dir, store.pool().clone())
+    }
+
+    #[tokio::test]
+    async fn a_secret_verifies_once_made_and_never_after_revocation() {
+        let (_dir, pool) = pool().await;
+        let made = create(&pool, Role::Client, "bank", &["bank:transfers:*".into()])
+            .await
+            .unwrap();
+        let stored = find(&pool, made.id).await.unwrap().unwrap();
+        assert!(!stored.secret_hash.contains(&made.secret));
+        assert!(stored.secret_hash.starts_with("$argon2id$"));
+        let verifier = Verifier::default();
+        assert!(verifier.verify(&stored, &made.secret));
+        assert!(verifier.verify(&stored, &made.secret), "remembered");
+        assert!(!verifier.verify(&stored, "css_wrong"));
+        revoke(&pool, made.id).await.unwrap();
+        let revoked = find(&pool, made.id).await.unwrap().unwrap();
+        assert!(!verifier.verify(&revoked, &made.secret));
+        assert!(matches!(
+            revoke(&pool, Uuid::now_v7()).await,
+            Err(CredentialError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_client_may_only_use_actions_matching_its_patterns() {
+        let (_dir, pool) = pool().await;
+        let made = create(&pool, Role::Client, "bank", &["bank:transfers:*".into()])
+            .await
+            .unwrap();
+        let client = find(&pool, made.id).await.unwrap().unwrap();
+        assert!(client.allows(&ActionName::parse("bank:transfers:create").unwrap()));
+        assert!(!client.allows(&ActionName::parse("bank:cards:block").unwrap()));
+        assert_eq!(list(&pool).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_names_patterns_and_role_combinations_are_refused() {
+        let (_dir, pool) = pool().await;
+        assert!(create(&pool, Role::Client, "  ", &[]).await.is_err());
+        assert!(create(&pool, Role::Client, "b", &["bad pattern!".into()])
+            .await
+            .is_err());
+        assert!(create(&pool, Role::Auditor, "a", &["bank:*".into()])
+            .await
+            .is_err());
+        assert!(list(&pool).await.unwrap().is_empty());
+    }
+}
