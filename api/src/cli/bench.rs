@@ -10,9 +10,8 @@ use countersign_domain::approval::Decision;
 use reqwest::Method;
 use serde_json::json;
 
+use super::local::LocalServer;
 use super::phone::{Bank, Phone};
-use crate::credentials::{self, Role};
-use crate::{Application, Config};
 
 /// What to measure.
 #[derive(Debug, Args)]
@@ -47,29 +46,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "normal" => false,
         other => anyhow::bail!("--synchronous must be full or normal, not {other}"),
     };
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let mut config = Config::new(&url, dir.path().join("bench.keys"));
-    config.durable = durable;
-    let app = Application::build(config).await?;
-    let base = format!("http://{}", app.local_addr());
-    let client = credentials::create(
-        app.state().pool(),
-        Role::Client,
-        "bench",
-        &["bench:*".to_owned()],
-    )
-    .await?;
-    let store = app.state().store.clone();
-    let server = tokio::spawn(app.run_until(std::future::pending()));
+    let server = LocalServer::start("bench", "bench:*", durable).await?;
+    let (base, client, store) = (&server.base, &server.client, server.store.clone());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
-    let bank = Bank::new(http.clone(), &base, &client.id.to_string(), &client.secret);
+    let bank = Bank::new(http.clone(), base, &client.id.to_string(), &client.secret);
 
     let mut phones = Vec::new();
     for worker in 0..args.concurrency {
-        let mut phone = Phone::new(http.clone(), &base);
+        let mut phone = Phone::new(http.clone(), base);
         let answer = bank
             .enrol(
                 &format!("user-{worker}"),
@@ -104,7 +90,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let after = store.stats();
-    server.abort();
+    drop(server);
     latencies.sort();
     let commands = latencies.len();
     let batches = after.batches - before.batches;

@@ -6,9 +6,8 @@ use countersign_store::EventStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::local::LocalServer;
 use super::phone::{Answer, Bank, Phone};
-use crate::credentials::{self, Role};
-use crate::{Application, Config};
 
 /// The fields of an answer worth reading in a terminal, with long values shortened.
 fn brief(value: &Value) -> String {
@@ -55,24 +54,16 @@ fn show(who: &str, request: &str, answer: &Answer) {
 
 /// Runs the demo and prints what happens.
 pub async fn run() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let app = Application::build(Config::new(&url, dir.path().join("demo.keys"))).await?;
-    let base = format!("http://{}", app.local_addr());
-    let client = credentials::create(
-        app.state().pool(),
-        Role::Client,
-        "Demo Bank",
-        &["bank:transfers:*".to_owned()],
-    )
-    .await?;
-    let store = app.state().store.clone();
-    let server = tokio::spawn(app.run_until(std::future::pending()));
-    println!("Countersign demo: server on {base}, database {url}\n");
+    let server = LocalServer::start("Demo Bank", "bank:transfers:*", true).await?;
+    let (base, client, store) = (&server.base, &server.client, server.store.clone());
+    println!(
+        "Countersign demo: server on {base}, database {}\n",
+        server.url
+    );
 
     let http = reqwest::Client::new();
-    let bank = Bank::new(http.clone(), &base, &client.id.to_string(), &client.secret);
-    let mut phone = Phone::new(http, &base);
+    let bank = Bank::new(http.clone(), base, &client.id.to_string(), &client.secret);
+    let mut phone = Phone::new(http, base);
 
     let enrolled = bank
         .enrol("anna", "Anna's phone", &phone.public_key())
@@ -155,6 +146,5 @@ pub async fn run() -> anyhow::Result<()> {
             crate::time::format(event.recorded_at),
         );
     }
-    server.abort();
     Ok(())
 }

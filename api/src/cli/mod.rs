@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod local;
 pub mod phone;
 
 use std::net::SocketAddr;
@@ -164,6 +165,7 @@ fn init_logs(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -22,7 +22,27 @@ pub struct Answer {
     pub body: Value,
 }
 
-async fn exchange(request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
+/// How a request authenticates.
+enum Auth<'a> {
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+async fn send(
+    http: &reqwest::Client,
+    url: String,
+    method: Method,
+    auth: Auth<'_>,
+    body: Option<&Value>,
+) -> anyhow::Result<Answer> {
+    let mut request = http.request(method, url);
+    request = match auth {
+        Auth::Basic(id, secret) => request.basic_auth(id, Some(secret)),
+        Auth::Bearer(token) => request.bearer_auth(token),
+    };
+    if let Some(body) = body {
+        request = request.json(body);
+    }
     let response = request.send().await?;
     let status = response.status();
     let bytes = response.bytes().await?;
@@ -61,14 +81,9 @@ impl Bank {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Answer> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth(&self.id, Some(&self.secret));
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        exchange(request).await
+        let url = format!("{}{path}", self.base);
+        let auth = Auth::Basic(&self.id, &self.secret);
+        send(&self.http, url, method, auth, body).await
     }
 
     /// Enrols a push device for `uid`.
@@ -149,14 +164,9 @@ impl Phone {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Answer> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.device_token.as_deref().unwrap_or_default());
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        exchange(request).await
+        let url = format!("{}{path}", self.base);
+        let auth = Auth::Bearer(self.device_token.as_deref().unwrap_or_default());
+        send(&self.http, url, method, auth, body).await
     }
 
     /// The device's inbox.

@@ -1,0 +1,59 @@
+//! A server started in-process on a temporary SQLite database, with one client credential: what
+//! the demo and the benchmark run against.
+
+use std::sync::Arc;
+
+use countersign_store::sqlite::SqliteStore;
+use tokio::task::JoinHandle;
+
+use crate::credentials::{self, NewCredential, Role};
+use crate::{Application, Config};
+
+/// A running in-process server; its database is removed when this is dropped.
+pub struct LocalServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The database URL.
+    pub url: String,
+    /// A client credential allowed `pattern`.
+    pub client: NewCredential,
+    /// The server's store, for reading the log directly.
+    pub store: Arc<SqliteStore>,
+    server: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalServer {
+    /// Starts a server with a client named `name` allowed the actions matching `pattern`.
+    pub async fn start(name: &str, pattern: &str, durable: bool) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+        let mut config = Config::new(&url, dir.path().join("countersign.keys"));
+        config.durable = durable;
+        let app = Application::build(config).await?;
+        let base = format!("http://{}", app.local_addr());
+        let client = credentials::create(
+            app.state().pool(),
+            Role::Client,
+            name,
+            &[pattern.to_owned()],
+        )
+        .await?;
+        let store = app.state().store.clone();
+        let server = tokio::spawn(app.run_until(std::future::pending()));
+        Ok(Self {
+            base,
+            url,
+            client,
+            store,
+            server,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
