@@ -14,10 +14,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use countersign_domain::values::{ActionName, ActionPattern};
+use countersign_projections::sql::{Pool, TextRows};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -109,22 +109,12 @@ pub enum CredentialError {
     Database(#[from] sqlx::Error),
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
-
 const SELECT: &str =
     "select id, name, role, secret_hash, actions, created_at, revoked_at from credentials";
 
 /// Makes a credential and returns its secret, which is never stored.
 pub async fn create(
-    pool: &SqlitePool,
+    pool: &Pool,
     role: Role,
     name: &str,
     actions: &[String],
@@ -153,15 +143,21 @@ pub async fn create(
         .map_err(|e| CredentialError::Invalid(e.to_string()))?
         .to_string();
     let id = Uuid::now_v7();
-    sqlx::query("insert into credentials (id, name, role, secret_hash, actions, created_at) values (?, ?, ?, ?, ?, ?)")
-        .bind(id.to_string())
-        .bind(name)
-        .bind(role.as_str())
-        .bind(hash)
-        .bind(serde_json::to_string(actions).expect("strings serialize"))
-        .bind(crate::time::format(Utc::now()))
-        .execute(pool)
-        .await?;
+    pool.run(
+        "insert into credentials (id, name, role, secret_hash, actions, created_at) \
+         values ($1, $2, $3, $4, $5, $6)",
+        &[
+            id.to_string().into(),
+            name.into(),
+            role.as_str().into(),
+            hash.into(),
+            serde_json::to_string(actions)
+                .expect("strings serialize")
+                .into(),
+            crate::time::format(Utc::now()).into(),
+        ],
+    )
+    .await?;
     Ok(NewCredential {
         id,
         secret,
@@ -171,52 +167,70 @@ pub async fn create(
 }
 
 /// Every credential, oldest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Credential>, CredentialError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} order by created_at, id"))
-        .fetch_all(pool)
+pub async fn list(pool: &Pool) -> Result<Vec<Credential>, CredentialError> {
+    let rows = pool
+        .rows(&format!("{SELECT} order by created_at, id"), &[])
         .await?;
-    rows.into_iter().map(from_row).collect()
+    from_rows(rows)
 }
 
 /// One credential by id.
-pub async fn find(pool: &SqlitePool, id: Uuid) -> Result<Option<Credential>, CredentialError> {
-    let row: Option<Row> = sqlx::query_as(&format!("{SELECT} where id = ?"))
-        .bind(id.to_string())
-        .fetch_optional(pool)
+pub async fn find(pool: &Pool, id: Uuid) -> Result<Option<Credential>, CredentialError> {
+    let rows = pool
+        .rows(&format!("{SELECT} where id = $1"), &[id.to_string().into()])
         .await?;
-    row.map(from_row).transpose()
+    Ok(from_rows(rows)?.into_iter().next())
 }
 
 /// Revokes a credential; revoking twice is harmless.
-pub async fn revoke(pool: &SqlitePool, id: Uuid) -> Result<(), CredentialError> {
-    let done =
-        sqlx::query("update credentials set revoked_at = coalesce(revoked_at, ?) where id = ?")
-            .bind(crate::time::format(Utc::now()))
-            .bind(id.to_string())
-            .execute(pool)
-            .await?;
-    if done.rows_affected() == 0 {
+pub async fn revoke(pool: &Pool, id: Uuid) -> Result<(), CredentialError> {
+    let changed = pool
+        .run(
+            "update credentials set revoked_at = coalesce(revoked_at, $1) where id = $2",
+            &[
+                crate::time::format(Utc::now()).into(),
+                id.to_string().into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
         return Err(CredentialError::NotFound(id));
     }
     Ok(())
 }
 
-fn from_row(row: Row) -> Result<Credential, CredentialError> {
-    let (id, name, role, secret_hash, actions, created_at, revoked_at) = row;
+fn from_rows(rows: TextRows) -> Result<Vec<Credential>, CredentialError> {
     let corrupt =
         |what: &str| CredentialError::Invalid(format!("stored credential has a bad {what}"));
-    Ok(Credential {
-        id: id.parse().map_err(|_| corrupt("id"))?,
-        name,
-        role: Role::parse(&role).ok_or_else(|| corrupt("role"))?,
-        actions: serde_json::from_str(&actions).map_err(|_| corrupt("action list"))?,
-        created_at: crate::time::parse(&created_at).ok_or_else(|| corrupt("time"))?,
-        revoked_at: match revoked_at {
-            Some(t) => Some(crate::time::parse(&t).ok_or_else(|| corrupt("time"))?),
-            None => None,
-        },
-        secret_hash,
-    })
+    let time = |t: Option<String>| {
+        t.as_deref()
+            .and_then(crate::time::parse)
+            .ok_or_else(|| corrupt("time"))
+    };
+    rows.into_iter()
+        .map(|row| {
+            let mut columns = row.into_iter();
+            let mut next = || columns.next().flatten();
+            let (id, name, role, secret_hash, actions, created_at, revoked_at) =
+                (next(), next(), next(), next(), next(), next(), next());
+            Ok(Credential {
+                id: id
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| corrupt("id"))?,
+                name: name.ok_or_else(|| corrupt("name"))?,
+                role: role
+                    .as_deref()
+                    .and_then(Role::parse)
+                    .ok_or_else(|| corrupt("role"))?,
+                actions: actions
+                    .and_then(|a| serde_json::from_str(&a).ok())
+                    .ok_or_else(|| corrupt("action list"))?,
+                created_at: time(created_at)?,
+                revoked_at: revoked_at.map(|t| time(Some(t))).transpose()?,
+                secret_hash: secret_hash.ok_or_else(|| corrupt("hash"))?,
+            })
+        })
+        .collect()
 }
 
 /// Checks presented secrets against stored Argon2id hashes, remembering successes.
@@ -258,11 +272,11 @@ impl Verifier {
 mod tests {
     use super::*;
 
-    async fn pool() -> (tempfile::TempDir, SqlitePool) {
+    async fn pool() -> (tempfile::TempDir, Pool) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
         let store = crate::open_store(&url, false).await.unwrap();
-        (dir, store.pool().clone())
+        (dir, Pool::Sqlite(store.pool().clone()))
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use countersign_projections::inline::InlineProjections;
 use countersign_projections::read::ReadModels;
+use countersign_projections::sql::Pool;
 use countersign_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
@@ -89,7 +90,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let keys = ServerKeys::load_or_create(&config.key_file)?;
         let store = open_store(&config.database_url, config.durable).await?;
-        let reads = ReadModels::new(store.pool().clone());
+        let reads = ReadModels::new(Pool::Sqlite(store.pool().clone()));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

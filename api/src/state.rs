@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use countersign_projections::read::ReadModels;
+use countersign_projections::sql::Pool;
 use countersign_store::sqlite::SqliteStore;
-use sqlx::SqlitePool;
 
 use crate::credentials::Verifier;
 use crate::keys::ServerKeys;
@@ -44,7 +44,7 @@ pub struct AppState {
 
 impl AppState {
     /// The database pool for reads and credentials.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         self.reads.pool()
     }
 }

@@ -11,6 +11,8 @@ use countersign_store::RecordedEvent;
 use futures::future::BoxFuture;
 use sqlx::SqliteConnection;
 
+use crate::sql::{Param, Sql};
+
 use crate::time;
 
 /// Names of the tables one generation of the inline read models lives in; `None` leaves that
@@ -56,7 +58,7 @@ impl SqliteInlineProjection for InlineProjections {
 
 /// Applies one recorded event to the read models in `tables`.
 pub async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     tables: Tables,
     recorded: &RecordedEvent,
 ) -> Result<(), InlineError> {
@@ -77,7 +79,7 @@ fn decode_error(recorded: &RecordedEvent, error: impl std::fmt::Display) -> Inli
 }
 
 async fn apply_action_request(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     tables: Tables,
     recorded: &RecordedEvent,
 ) -> Result<(), InlineError> {
@@ -96,16 +98,17 @@ async fn apply_action_request(
         let current: Option<ActionRequest> = match &event {
             Event::Created { .. } => None,
             _ => {
-                let view: Option<(String,)> =
-                    sqlx::query_as(&format!("select view from {status_table} where id = ?"))
-                        .bind(&id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                match view {
-                    Some((text,)) => {
+                let sql = format!("select view from {status_table} where id = $1");
+                let rows = conn.fetch(&sql, &[id.as_str().into()]).await?;
+                match rows
+                    .into_iter()
+                    .next()
+                    .and_then(|row| row.into_iter().next())
+                {
+                    Some(Some(text)) => {
                         Some(serde_json::from_str(&text).map_err(|e| decode_error(recorded, e))?)
                     }
-                    None => None,
+                    _ => None,
                 }
             }
         };
@@ -116,14 +119,12 @@ async fn apply_action_request(
     }
     match (&event, tables.links, tables.devices) {
         (Event::Created(created), Some(links), _) => {
+            let sql = format!(
+                "insert into {links} (device_id, request_id) values ($1, $2) on conflict do nothing"
+            );
             for device_id in &created.devices {
-                sqlx::query(&format!(
-                    "insert or ignore into {links} (device_id, request_id) values (?, ?)"
-                ))
-                .bind(device_id.to_string())
-                .bind(&id)
-                .execute(&mut *conn)
-                .await?;
+                conn.execute(&sql, &[device_id.to_string().into(), id.as_str().into()])
+                    .await?;
             }
         }
         (Event::Confirmed { device_id, at, .. }, _, Some(devices)) => {
@@ -143,39 +144,44 @@ async fn apply_action_request(
     Ok(())
 }
 
+/// The text form of a unit enum (its serde name).
+fn name_of(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 async fn upsert_status(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     table: &str,
     state: &ActionRequest,
 ) -> Result<(), InlineError> {
-    let status = serde_json::to_value(state.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let view = serde_json::to_string(state).expect("state serializes");
-    let result = sqlx::query(&format!(
-        "insert into {} (id, client_id, uid, action, status, version, expires_at, token_expires_at, \
-         token_hash, idempotency_key, view, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+    let sql = format!(
+        "insert into {table} (id, client_id, uid, action, status, version, expires_at, \
+         token_expires_at, token_hash, idempotency_key, view, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          on conflict (id) do update set status = excluded.status, version = excluded.version, \
          token_expires_at = excluded.token_expires_at, token_hash = excluded.token_hash, \
-         view = excluded.view, updated_at = excluded.updated_at",
-        table
-    ))
-    .bind(state.id.to_string())
-    .bind(state.client_id.to_string())
-    .bind(state.uid.as_str())
-    .bind(state.action.as_str())
-    .bind(status)
-    .bind(state.version as i64)
-    .bind(time::format(state.expires_at))
-    .bind(state.token_expires_at.map(time::format))
-    .bind(state.token_hash.as_deref())
-    .bind(state.idempotency_key.as_deref())
-    .bind(view)
-    .bind(time::format(state.updated_at))
-    .execute(&mut *conn)
-    .await;
-    match result {
+         view = excluded.view, updated_at = excluded.updated_at"
+    );
+    let params = [
+        state.id.to_string().into(),
+        state.client_id.to_string().into(),
+        state.uid.as_str().into(),
+        state.action.as_str().into(),
+        name_of(state.status).into(),
+        Param::Int(state.version as i64),
+        time::format(state.expires_at).into(),
+        state.token_expires_at.map(time::format).into(),
+        state.token_hash.clone().into(),
+        state.idempotency_key.clone().into(),
+        serde_json::to_string(state)
+            .expect("state serializes")
+            .into(),
+        time::format(state.updated_at).into(),
+    ];
+    match conn.execute(&sql, &params).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(InlineError::Rejected(
             "the idempotency key is already used".into(),
@@ -185,21 +191,22 @@ async fn upsert_status(
 }
 
 async fn touch_device(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     table: &str,
     device_id: uuid::Uuid,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), InlineError> {
-    sqlx::query(&format!("update {table} set last_used_at = ? where id = ?"))
-        .bind(time::format(at))
-        .bind(device_id.to_string())
-        .execute(&mut *conn)
-        .await?;
+    let sql = format!("update {table} set last_used_at = $1 where id = $2");
+    conn.execute(
+        &sql,
+        &[time::format(at).into(), device_id.to_string().into()],
+    )
+    .await?;
     Ok(())
 }
 
 async fn apply_device(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     tables: Tables,
     recorded: &RecordedEvent,
 ) -> Result<(), InlineError> {
@@ -214,50 +221,32 @@ async fn apply_device(
     )
     .map_err(|e| decode_error(recorded, e))?;
     let id = recorded.stream_id.trim_start_matches(DEVICE_PREFIX);
-    let version = recorded.stream_version as i64;
+    let version = Param::Int(recorded.stream_version as i64);
     match event {
         Event::DeviceEnrolled(enrolled) => {
-            let device::DeviceEnrolled {
-                id: device_id,
-                client_id,
-                uid,
-                kind,
-                name,
-                public_key,
-                token_hash,
-                enrolled_at,
-            } = enrolled;
-            let kind = serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            sqlx::query(&format!(
-                "insert into {} (id, client_id, uid, kind, name, public_key, token_hash, status, \
-                 enrolled_at, version) values (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-                table
-            ))
-            .bind(device_id.to_string())
-            .bind(client_id.to_string())
-            .bind(uid.as_str())
-            .bind(kind)
-            .bind(name)
-            .bind(public_key)
-            .bind(token_hash)
-            .bind(time::format(enrolled_at))
-            .bind(version)
-            .execute(&mut *conn)
-            .await?;
+            let sql = format!(
+                "insert into {table} (id, client_id, uid, kind, name, public_key, token_hash, \
+                 status, enrolled_at, version) values ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9)"
+            );
+            let params = [
+                enrolled.id.to_string().into(),
+                enrolled.client_id.to_string().into(),
+                enrolled.uid.as_str().into(),
+                name_of(enrolled.kind).into(),
+                enrolled.name.into(),
+                enrolled.public_key.into(),
+                enrolled.token_hash.into(),
+                time::format(enrolled.enrolled_at).into(),
+                version,
+            ];
+            conn.execute(&sql, &params).await?;
         }
         Event::DeviceRevoked { at } => {
-            sqlx::query(&format!(
-                "update {} set status = 'revoked', revoked_at = ?, version = ? where id = ?",
-                table
-            ))
-            .bind(time::format(at))
-            .bind(version)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            let sql = format!(
+                "update {table} set status = 'revoked', revoked_at = $1, version = $2 where id = $3"
+            );
+            conn.execute(&sql, &[time::format(at).into(), version, id.into()])
+                .await?;
         }
     }
     Ok(())

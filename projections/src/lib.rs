@@ -7,6 +7,7 @@
 pub mod inline;
 pub mod read;
 pub mod rebuild;
+pub mod sql;
 
 pub(crate) use countersign_store::time;
 

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use countersign_domain::action_request::ActionRequest;
 use serde::Serialize;
-use sqlx::SqlitePool;
 use uuid::Uuid;
 
+use crate::sql::{Param, Pool, TextRows};
 use crate::time;
 
 /// Why a read failed.
@@ -59,39 +59,47 @@ impl DeviceRow {
     }
 }
 
-type DeviceTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-);
-
 const DEVICE_COLUMNS: &str = "id, client_id, uid, kind, name, public_key, status, enrolled_at, \
-                              revoked_at, last_used_at, version";
+                              revoked_at, last_used_at, cast(version as text)";
 
-fn device_from(row: DeviceTuple) -> Result<DeviceRow, ReadError> {
+fn device_from(row: Vec<Option<String>>) -> Result<DeviceRow, ReadError> {
     let corrupt = |what: &str| ReadError::Corrupt(format!("device {what}"));
+    let mut columns = row.into_iter();
+    let mut next = || columns.next().flatten();
+    let mut text = |what: &str| next().ok_or_else(|| corrupt(what));
     let parse_time = |t: &str| time::parse(t).ok_or_else(|| corrupt("time"));
+    let device_id = text("id")?.parse().map_err(|_| corrupt("id"))?;
+    let client_id = text("client id")?
+        .parse()
+        .map_err(|_| corrupt("client id"))?;
+    let (uid, kind, name) = (text("uid")?, text("kind")?, text("name")?);
+    let public_key = next();
+    let status = next().ok_or_else(|| corrupt("status"))?;
+    let enrolled_at = parse_time(&next().ok_or_else(|| corrupt("enrolment time"))?)?;
+    let revoked_at = next().as_deref().map(parse_time).transpose()?;
+    let last_used_at = next().as_deref().map(parse_time).transpose()?;
+    let version = next()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| corrupt("version"))?;
     Ok(DeviceRow {
-        device_id: row.0.parse().map_err(|_| corrupt("id"))?,
-        client_id: row.1.parse().map_err(|_| corrupt("client id"))?,
-        uid: row.2,
-        kind: row.3,
-        name: row.4,
-        public_key: row.5,
-        status: row.6,
-        enrolled_at: parse_time(&row.7)?,
-        revoked_at: row.8.as_deref().map(parse_time).transpose()?,
-        last_used_at: row.9.as_deref().map(parse_time).transpose()?,
-        version: row.10 as u64,
+        device_id,
+        client_id,
+        uid,
+        kind,
+        name,
+        public_key,
+        status,
+        enrolled_at,
+        revoked_at,
+        last_used_at,
+        version,
     })
+}
+
+/// The first column of every row.
+fn first_column(rows: TextRows) -> impl Iterator<Item = String> {
+    rows.into_iter()
+        .filter_map(|row| row.into_iter().next().flatten())
 }
 
 /// An entry of a device's inbox.
@@ -117,30 +125,31 @@ pub struct InboxItem {
     pub version: u64,
 }
 
-/// The read side over SQLite.
+/// The read side, over whichever backend the server runs on.
 #[derive(Clone, Debug)]
 pub struct ReadModels {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl ReadModels {
     /// Reads through `pool`.
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         Self { pool }
     }
 
     /// The pool read from.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
-    async fn one_view(&self, sql: &str, key: &[&str]) -> Result<Option<ActionRequest>, ReadError> {
-        let mut query = sqlx::query_as::<_, (String,)>(sql);
-        for k in key {
-            query = query.bind(*k);
-        }
-        match query.fetch_optional(&self.pool).await? {
-            Some((view,)) => serde_json::from_str(&view)
+    async fn one_view(
+        &self,
+        condition: &str,
+        params: &[Param],
+    ) -> Result<Option<ActionRequest>, ReadError> {
+        let sql = format!("select view from action_request_status where {condition}");
+        match first_column(self.pool.rows(&sql, params).await?).next() {
+            Some(view) => serde_json::from_str(&view)
                 .map(Some)
                 .map_err(|e| ReadError::Corrupt(e.to_string())),
             None => Ok(None),
@@ -149,11 +158,7 @@ impl ReadModels {
 
     /// An action request's current state.
     pub async fn action_request(&self, id: Uuid) -> Result<Option<ActionRequest>, ReadError> {
-        self.one_view(
-            "select view from action_request_status where id = ?",
-            &[&id.to_string()],
-        )
-        .await
+        self.one_view("id = $1", &[id.to_string().into()]).await
     }
 
     /// The request a client made with an idempotency key.
@@ -162,11 +167,9 @@ impl ReadModels {
         client_id: Uuid,
         key: &str,
     ) -> Result<Option<ActionRequest>, ReadError> {
-        self.one_view(
-            "select view from action_request_status where client_id = ? and idempotency_key = ?",
-            &[&client_id.to_string(), key],
-        )
-        .await
+        let params = [client_id.to_string().into(), key.into()];
+        self.one_view("client_id = $1 and idempotency_key = $2", &params)
+            .await
     }
 
     /// The request whose consumption token hashes to `token_hash`.
@@ -174,11 +177,7 @@ impl ReadModels {
         &self,
         token_hash: &str,
     ) -> Result<Option<ActionRequest>, ReadError> {
-        self.one_view(
-            "select view from action_request_status where token_hash = ?",
-            &[token_hash],
-        )
-        .await
+        self.one_view("token_hash = $1", &[token_hash.into()]).await
     }
 
     /// Requests whose expiry (of the request, or of its token) has passed but is not yet recorded.
@@ -187,33 +186,36 @@ impl ReadModels {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, ReadError> {
-        let now = time::format(now);
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "select id from action_request_status where (status = 'PENDING' and expires_at <= ?) \
-             or (status = 'CONFIRMED' and token_expires_at <= ?) limit ?",
-        )
-        .bind(&now)
-        .bind(&now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(id,)| {
+        let rows = self
+            .pool
+            .rows(
+                "select id from action_request_status where (status = 'PENDING' and expires_at <= $1) \
+                 or (status = 'CONFIRMED' and token_expires_at <= $1) limit $2",
+                &[time::format(now).into(), Param::Int(i64::from(limit))],
+            )
+            .await?;
+        first_column(rows)
+            .map(|id| {
                 id.parse()
                     .map_err(|_| ReadError::Corrupt("request id".into()))
             })
             .collect()
     }
 
+    async fn devices(
+        &self,
+        condition: &str,
+        params: &[Param],
+    ) -> Result<Vec<DeviceRow>, ReadError> {
+        let sql = format!("select {DEVICE_COLUMNS} from devices where {condition}");
+        let rows = self.pool.rows(&sql, params).await?;
+        rows.into_iter().map(device_from).collect()
+    }
+
     /// One device.
     pub async fn device(&self, id: Uuid) -> Result<Option<DeviceRow>, ReadError> {
-        let row: Option<DeviceTuple> = sqlx::query_as(&format!(
-            "select {DEVICE_COLUMNS} from devices where id = ?"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(device_from).transpose()
+        let found = self.devices("id = $1", &[id.to_string().into()]).await?;
+        Ok(found.into_iter().next())
     }
 
     /// The device whose bearer token hashes to `token_hash`.
@@ -221,13 +223,10 @@ impl ReadModels {
         &self,
         token_hash: &str,
     ) -> Result<Option<DeviceRow>, ReadError> {
-        let row: Option<DeviceTuple> = sqlx::query_as(&format!(
-            "select {DEVICE_COLUMNS} from devices where token_hash = ?"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(device_from).transpose()
+        let found = self
+            .devices("token_hash = $1", &[token_hash.into()])
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// A user's devices as enrolled by one client, most recently used first.
@@ -236,15 +235,11 @@ impl ReadModels {
         client_id: Uuid,
         uid: &str,
     ) -> Result<Vec<DeviceRow>, ReadError> {
-        let rows: Vec<DeviceTuple> = sqlx::query_as(&format!(
-            "select {DEVICE_COLUMNS} from devices where client_id = ? and uid = ? \
-             order by coalesce(last_used_at, enrolled_at) desc, id desc"
-        ))
-        .bind(client_id.to_string())
-        .bind(uid)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(device_from).collect()
+        self.devices(
+            "client_id = $1 and uid = $2 order by coalesce(last_used_at, enrolled_at) desc, id desc",
+            &[client_id.to_string().into(), uid.into()],
+        )
+        .await
     }
 
     /// The pending, unexpired requests addressed to a device, oldest first.
@@ -253,17 +248,17 @@ impl ReadModels {
         device_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxItem>, ReadError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "select s.view from action_request_devices d join action_request_status s \
-             on s.id = d.request_id where d.device_id = ? and s.status = 'PENDING' \
-             and s.expires_at > ? order by s.id",
-        )
-        .bind(device_id.to_string())
-        .bind(time::format(now))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(view,)| {
+        let rows = self
+            .pool
+            .rows(
+                "select s.view from action_request_devices d join action_request_status s \
+                 on s.id = d.request_id where d.device_id = $1 and s.status = 'PENDING' \
+                 and s.expires_at > $2 order by s.id",
+                &[device_id.to_string().into(), time::format(now).into()],
+            )
+            .await?;
+        first_column(rows)
+            .map(|view| {
                 let state: ActionRequest =
                     serde_json::from_str(&view).map_err(|e| ReadError::Corrupt(e.to_string()))?;
                 Ok(InboxItem {

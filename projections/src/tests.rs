@@ -268,7 +268,7 @@ async fn a_reused_idempotency_key_rejects_only_that_append() {
 #[tokio::test]
 async fn reads_serve_the_inbox_the_token_and_expiry() {
     let (_dir, store) = open().await;
-    let reads = ReadModels::new(store.pool().clone());
+    let reads = ReadModels::new(crate::sql::Pool::Sqlite(store.pool().clone()));
     let client = Uuid::now_v7();
     let (phone, key) = enrol(&store, client, "anna").await;
     let pending = request(&store, client, (phone, &key), None, None)

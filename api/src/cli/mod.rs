@@ -203,7 +203,7 @@ async fn credentials_command(
     command: CredentialsCommand,
 ) -> anyhow::Result<()> {
     let store = open_store(database_url, true).await?;
-    let pool = store.pool();
+    let pool = &countersign_projections::sql::Pool::Sqlite(store.pool().clone());
     match command {
         CredentialsCommand::Add {
             role,
