@@ -5,7 +5,6 @@
 //! safely: exactly one of two racing commands appends; the other re-reads and is refused by the
 //! domain (`not_pending`, `token_already_consumed`).
 
-use chrono::Utc;
 use countersign_domain::action_request::{self, ActionRequest, Command, Context, DomainError};
 use countersign_domain::device::{self, Device, DeviceError};
 use countersign_store::{
@@ -105,7 +104,7 @@ impl Aggregate for ActionRequests {
         command: Command,
     ) -> Result<Vec<Self::Event>, DomainError> {
         let ctx = Context {
-            now: Utc::now(),
+            now: app.now(),
             token_key: &app.keys.token_key,
             token_ttl: app.settings.token_ttl,
             max_attempts: app.settings.max_attempts,
@@ -140,11 +139,11 @@ impl Aggregate for Devices {
         (e.event_type(), e.schema_version(), e.data())
     }
     fn decide(
-        _: &AppState,
+        app: &AppState,
         state: Option<&Device>,
         command: device::Command,
     ) -> Result<Vec<Self::Event>, DeviceError> {
-        device::decide(state, command, &device::Context { now: Utc::now() })
+        device::decide(state, command, &device::Context { now: app.now() })
     }
     fn evolve(state: Option<Device>, event: &Self::Event) -> Option<Device> {
         device::evolve(state, event)

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use countersign_domain::action_request::{Command, DomainError};
 
 use crate::commands::{execute, ActionRequests, CommandError};
@@ -32,7 +31,7 @@ pub async fn run(app: AppState, interval: Duration) {
 pub async fn sweep(app: &AppState) -> Result<usize, String> {
     let due = app
         .reads
-        .due_for_expiry(Utc::now(), BATCH)
+        .due_for_expiry(app.now(), BATCH)
         .await
         .map_err(|e| e.to_string())?;
     let mut expired = 0;

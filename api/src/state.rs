@@ -6,6 +6,7 @@ use countersign_projections::read::ReadModels;
 use countersign_projections::sql::Pool;
 use countersign_store::sqlite::SqliteStore;
 
+use crate::clock::Clock;
 use crate::credentials::Verifier;
 use crate::keys::ServerKeys;
 
@@ -16,6 +17,8 @@ pub struct Settings {
     pub token_ttl: chrono::Duration,
     /// Failed verifications before a request is rejected.
     pub max_attempts: u8,
+    /// The time every rule reads.
+    pub clock: Clock,
 }
 
 impl Default for Settings {
@@ -23,6 +26,7 @@ impl Default for Settings {
         Self {
             token_ttl: chrono::Duration::seconds(60),
             max_attempts: 5,
+            clock: Clock::default(),
         }
     }
 }
@@ -46,5 +50,10 @@ impl AppState {
     /// The database pool for reads and credentials.
     pub fn pool(&self) -> &Pool {
         self.reads.pool()
+    }
+
+    /// The current time, as every rule sees it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.settings.clock.now()
     }
 }

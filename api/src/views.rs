@@ -69,9 +69,9 @@ impl From<DomainError> for ApiError {
             | DomainError::NotExpirable
             | DomainError::TokenAlreadyConsumed => StatusCode::CONFLICT,
             DomainError::InvalidToken => StatusCode::UNAUTHORIZED,
+            DomainError::InvalidPayload => StatusCode::BAD_REQUEST,
             DomainError::TokenExpired => StatusCode::GONE,
-            DomainError::InvalidPayload
-            | DomainError::NoActiveDevice
+            DomainError::NoActiveDevice
             | DomainError::UnsupportedMethod(_)
             | DomainError::BindingMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         };

@@ -7,7 +7,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::Utc;
 use countersign_domain::action_request::{ActionRequest, Command, Create, DomainError, Status};
 use countersign_domain::binding::canonical;
 use countersign_domain::values::{
@@ -70,7 +69,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 fn view_response(app: &AppState, status: StatusCode, state: &ActionRequest) -> Response {
-    let view = action_request_view(state, Utc::now(), Some(&app.keys.token_key));
+    let view = action_request_view(state, app.now(), Some(&app.keys.token_key));
     let mut response = (status, Json(view)).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag(state)) {
         response.headers_mut().insert(header::ETAG, value);
@@ -223,7 +222,7 @@ async fn poll(
     let known = if_none_match(&headers);
     let mut state = owned_request(&app, client.id, id).await?;
     let unchanged = |s: &ActionRequest| {
-        known.iter().any(|t| *t == etag(s)) && s.effective_status(Utc::now()) == Status::Pending
+        known.iter().any(|t| *t == etag(s)) && s.effective_status(app.now()) == Status::Pending
     };
     if unchanged(&state) && !wait.is_zero() {
         let expires_at = state.expires_at;

@@ -7,7 +7,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use chrono::Utc;
 use countersign_domain::action_request::{Command, DomainError, Event};
 use countersign_domain::values::PublicKey;
 use countersign_store::ActorKind;
@@ -140,6 +139,6 @@ async fn decide(
         )
         .with("attempts_left", attempts_left));
     }
-    let view = action_request_view(&outcome.state, Utc::now(), None);
+    let view = action_request_view(&outcome.state, app.now(), None);
     Ok(Json(view).into_response())
 }

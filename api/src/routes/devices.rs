@@ -7,7 +7,6 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::Utc;
 use countersign_domain::device::{Command, DeviceError, DeviceKind, Enrol};
 use countersign_domain::token::hash_secret;
 use countersign_domain::values::{PublicKey, UserId};
@@ -158,7 +157,7 @@ async fn inbox(
     let known = if_none_match(&headers);
     let load = || async {
         app.reads
-            .inbox(device_id, Utc::now())
+            .inbox(device_id, app.now())
             .await
             .map_err(ApiError::internal)
     };

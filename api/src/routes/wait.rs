@@ -68,7 +68,7 @@ where
     }
     loop {
         let mut until = deadline;
-        if let Some(left) = wake_at.and_then(|at| (at - Utc::now()).to_std().ok()) {
+        if let Some(left) = wake_at.and_then(|at| (at - app.now()).to_std().ok()) {
             until = until.min(Instant::now() + left + Duration::from_millis(5));
         }
         tokio::select! {
