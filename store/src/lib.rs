@@ -1,13 +1,19 @@
 //! Countersign's append-only event store: the backend-neutral [`EventStore`] trait, the types
-//! that flow through it, and its backends (SQLite today).
+//! that flow through it, and its backends: SQLite (embedded, one process) and PostgreSQL
+//! (several processes sharing one database).
 //!
 //! Streams are 1-based (a stream with n events is at version n), positions are global,
 //! 1-based and strictly increasing in commit order, and stored events are never updated or
 //! deleted.
 
+mod append;
 mod error;
 mod event;
+mod group_commit;
+mod inline;
+pub mod postgres;
 pub mod sqlite;
+mod subscription;
 pub mod time;
 mod traits;
 
@@ -15,6 +21,7 @@ pub use error::StoreError;
 pub use event::{
     Actor, ActorKind, AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
 };
+pub use postgres::{PgInlineProjection, PostgresStore};
 pub use sqlite::{
     InlineError, NoInlineProjection, SqliteInlineProjection, SqliteOptions, SqliteStore,
     WriterStats,

@@ -1,23 +1,12 @@
-//! The hook through which a read model is updated inside the append transaction, so that a
-//! read right after a command already sees its effect (read-your-own-writes).
+//! The SQLite hook through which a read model is updated inside the append transaction, so that
+//! a read right after a command already sees its effect (read-your-own-writes).
 
 use futures::future::BoxFuture;
 use sqlx::SqliteConnection;
-use thiserror::Error;
+
+pub use crate::inline::{InlineError, NoInlineProjection};
 
 use crate::event::RecordedEvent;
-
-/// Why an inline projection refused or failed to apply an append.
-#[derive(Debug, Error)]
-pub enum InlineError {
-    /// The append must not happen (for example a unique key is already taken); it becomes
-    /// [`StoreError::Rejected`](crate::StoreError::Rejected) for that append alone.
-    #[error("{0}")]
-    Rejected(String),
-    /// The projection's own SQL failed; the append is rolled back.
-    #[error("inline projection failed")]
-    Database(#[from] sqlx::Error),
-}
 
 /// A projection applied inside the SQLite append transaction.
 ///
@@ -32,10 +21,6 @@ pub trait SqliteInlineProjection: Send + Sync + 'static {
         events: &'c [RecordedEvent],
     ) -> BoxFuture<'c, Result<(), InlineError>>;
 }
-
-/// An inline projection that does nothing: for tests and tools that only need the log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoInlineProjection;
 
 impl SqliteInlineProjection for NoInlineProjection {
     fn apply<'c>(

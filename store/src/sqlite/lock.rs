@@ -5,8 +5,9 @@
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
 
-use super::writer::{ExclusiveJob, Reply};
+use super::writer::ExclusiveJob;
 use crate::error::StoreError;
+use crate::group_commit::Reply;
 
 /// Wraps `f` as a job that runs it in one `BEGIN IMMEDIATE … COMMIT` transaction and sends
 /// the result to `reply` (rolling back when `f` fails).

@@ -10,7 +10,6 @@ mod read;
 pub(crate) mod test_support;
 mod writer;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,35 +19,23 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use crate::group_commit::WriterStats;
 pub use connect::SqliteOptions;
 pub use inline::{InlineError, NoInlineProjection, SqliteInlineProjection};
 pub use read::read_all as read_all_on;
 
-use self::append::{AppendRequest, PreparedEvent};
-use self::writer::{Command, Counters, Writer};
+use self::writer::{ExclusiveJob, Writer};
+use crate::append::AppendRequest;
 use crate::error::StoreError;
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
+use crate::group_commit::{self, Command, Counters, QUEUE_CAPACITY};
 use crate::traits::EventStore;
-
-/// How many commands may wait for the writer before appenders wait to enqueue.
-const QUEUE_CAPACITY: usize = 4096;
-
-/// What the writer has done since the store was opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct WriterStats {
-    /// Append transactions committed (each holds one or more appends).
-    pub batches: u64,
-    /// Appends that succeeded.
-    pub appends: u64,
-    /// Events written.
-    pub events: u64,
-}
 
 /// The SQLite event store. Cheap to clone; every clone shares the same writer and pool.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Command<ExclusiveJob>>,
     head: watch::Receiver<u64>,
     counters: Arc<Counters>,
 }
@@ -91,10 +78,13 @@ impl SqliteStore {
             inline,
             next_position: head + 1,
             last_recorded,
-            head: head_sender,
-            counters: Arc::clone(&counters),
         };
-        tokio::spawn(writer.run(queue));
+        tokio::spawn(group_commit::serve(
+            writer,
+            queue,
+            head_sender,
+            Arc::clone(&counters),
+        ));
         Ok(Self {
             pool,
             commands,
@@ -119,11 +109,7 @@ impl SqliteStore {
 
     /// Counts of what the writer has committed so far.
     pub fn stats(&self) -> WriterStats {
-        WriterStats {
-            batches: self.counters.batches.load(Ordering::Relaxed),
-            appends: self.counters.appends.load(Ordering::Relaxed),
-            events: self.counters.events.load(Ordering::Relaxed),
-        }
+        self.counters.stats()
     }
 
     /// Runs `f` on the writer connection inside one `BEGIN IMMEDIATE … COMMIT` transaction,
@@ -142,7 +128,7 @@ impl SqliteStore {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    async fn send(&self, command: Command) -> Result<(), StoreError> {
+    async fn send(&self, command: Command<ExclusiveJob>) -> Result<(), StoreError> {
         self.commands.send(command).await.map_err(|_| writer_gone())
     }
 }
@@ -159,15 +145,7 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendOutcome, StoreError> {
-        let events = events
-            .into_iter()
-            .map(PreparedEvent::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let request = AppendRequest {
-            stream_id: stream_id.to_owned(),
-            expected,
-            events,
-        };
+        let request = AppendRequest::new(stream_id, expected, events)?;
         let (reply, answer) = oneshot::channel();
         self.send(Command::Append(request, reply)).await?;
         answer.await.map_err(|_| writer_gone())?
@@ -200,26 +178,6 @@ mod tests {
 
     use super::test_support::{event, temp_store, url_in};
     use super::*;
-
-    #[tokio::test]
-    async fn stored_events_cannot_be_updated_or_deleted() {
-        let (_dir, store) = temp_store().await;
-        store
-            .append("s", ExpectedVersion::NoStream, vec![event("A")])
-            .await
-            .unwrap();
-        for sql in [
-            "update events set data = '{}' where position = 1",
-            "delete from events where position = 1",
-        ] {
-            let error = sqlx::query(sql).execute(store.pool()).await.unwrap_err();
-            assert!(
-                error.to_string().contains("events are append-only"),
-                "{sql}: {error}"
-            );
-        }
-        assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
-    }
 
     #[tokio::test]
     async fn events_survive_reopening_the_file() {

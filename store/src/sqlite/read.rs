@@ -11,9 +11,6 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
 
-/// How many events a subscription reads per query while catching up.
-const PAGE_SIZE: usize = 500;
-
 /// The columns every read selects, in the order [`decode`] expects.
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
                        schema_version, data, metadata, recorded_at";
@@ -52,36 +49,18 @@ pub async fn read_all<'e>(
     rows.iter().map(decode).collect()
 }
 
-/// The stream behind [`EventStore::subscribe`](crate::EventStore::subscribe): pages through
-/// the history, then waits on the head watch for commits and reads what they added.
+/// The stream behind [`EventStore::subscribe`](crate::EventStore::subscribe), read through
+/// the read pool.
 pub(crate) fn subscribe(
     pool: SqlitePool,
-    mut head: watch::Receiver<u64>,
+    head: watch::Receiver<u64>,
     after: u64,
 ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-    Box::pin(async_stream::try_stream! {
-        let mut position = after;
-        loop {
-            // Mark the head as seen before reading, so a commit during the read wakes us.
-            head.borrow_and_update();
-            loop {
-                let page = read_all(&pool, position, PAGE_SIZE).await?;
-                let full = page.len() == PAGE_SIZE;
-                for event in page {
-                    position = event.position;
-                    yield event;
-                }
-                if !full {
-                    break;
-                }
-            }
-            while *head.borrow_and_update() <= position {
-                head.changed()
-                    .await
-                    .map_err(|_| StoreError::Unavailable("the event store has shut down".into()))?;
-            }
-        }
-    })
+    let read_page = move |after: u64, limit: usize| {
+        let pool = pool.clone();
+        async move { read_all(&pool, after, limit).await }
+    };
+    crate::subscription::follow(read_page, head, after)
 }
 
 /// Turns one `events` row into a [`RecordedEvent`].
@@ -116,11 +95,8 @@ fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use futures::StreamExt;
 
     use super::*;
-    use crate::sqlite::test_support::{event, temp_store};
-    use crate::{EventStore, ExpectedVersion};
 
     #[test]
     fn times_are_stored_with_microseconds_in_utc() {
@@ -129,74 +105,5 @@ mod tests {
         let text = crate::time::format(time);
         assert_eq!(text, "2024-05-06T07:08:09.000012Z");
         assert_eq!(parse_time(&text).unwrap(), time);
-    }
-
-    #[tokio::test]
-    async fn read_all_pages_through_the_log_in_position_order() {
-        let (_dir, store) = temp_store().await;
-        for i in 0..7 {
-            store
-                .append(
-                    &format!("s-{}", i % 3),
-                    ExpectedVersion::Any,
-                    vec![event("E")],
-                )
-                .await
-                .unwrap();
-        }
-        let mut seen = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = store.read_all(after, 3).await.unwrap();
-            if page.is_empty() {
-                break;
-            }
-            assert!(page.len() <= 3);
-            after = page.last().unwrap().position;
-            seen.extend(page.into_iter().map(|e| e.position));
-        }
-        assert_eq!(seen, (1..=7).collect::<Vec<_>>());
-        assert!(store.read_all(0, 0).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn read_stream_of_a_missing_stream_is_empty() {
-        let (_dir, store) = temp_store().await;
-        assert!(store.read_stream("nothing-here").await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn subscribe_delivers_history_then_live_events_in_order_exactly_once() {
-        let (_dir, store) = temp_store().await;
-        for _ in 0..3 {
-            store
-                .append("history", ExpectedVersion::Any, vec![event("Old")])
-                .await
-                .unwrap();
-        }
-        let mut subscription = store.subscribe(1);
-        let writer = store.clone();
-        let appender = tokio::spawn(async move {
-            for _ in 0..5 {
-                writer
-                    .append("live", ExpectedVersion::Any, vec![event("New")])
-                    .await
-                    .unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        });
-        let mut positions = Vec::new();
-        while positions.len() < 7 {
-            let next =
-                tokio::time::timeout(std::time::Duration::from_secs(10), subscription.next())
-                    .await
-                    .expect("the subscription stalled");
-            positions.push(next.unwrap().unwrap().position);
-        }
-        appender.await.unwrap();
-        assert_eq!(positions, (2..=8).collect::<Vec<_>>());
-        let extra =
-            tokio::time::timeout(std::time::Duration::from_millis(100), subscription.next()).await;
-        assert!(extra.is_err(), "no event may be delivered twice");
     }
 }

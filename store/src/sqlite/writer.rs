@@ -1,48 +1,23 @@
-//! The single writer task: it owns the one writing connection, drains the queue of pending
-//! appends and commits each batch as one transaction (group commit), so many concurrent
-//! commands share one fsync and positions are assigned, and committed, strictly in order.
+//! The SQLite writer: it owns the one writing connection and writes each batch the group-commit
+//! loop hands it as one `BEGIN IMMEDIATE` transaction, so positions are assigned, and
+//! committed, strictly in order.
 
-use std::mem;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot, watch};
 
-use super::append::{append_one, recorded_now, AppendRequest};
+use super::append::append_one;
 use super::inline::SqliteInlineProjection;
-use crate::error::StoreError;
-use crate::event::AppendOutcome;
-
-/// The most commands taken from the queue for one batch.
-const MAX_BATCH: usize = 1024;
-
-/// Where the writer sends an answer.
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+use crate::append::{recorded_now, AppendRequest};
+use crate::group_commit::{BatchResult, BatchWriter};
 
 /// Work that runs alone on the writer connection, between two batches.
 pub(crate) type ExclusiveJob =
     Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, ()> + Send>;
 
-/// What the writer's queue carries.
-pub(crate) enum Command {
-    /// Append events to a stream, then answer.
-    Append(AppendRequest, Reply<AppendOutcome>),
-    /// Run a job inside its own write transaction.
-    Exclusive(ExclusiveJob),
-}
-
-/// Counters the writer keeps for metrics.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) batches: AtomicU64,
-    pub(crate) appends: AtomicU64,
-    pub(crate) events: AtomicU64,
-}
-
-/// The writer's state; [`Writer::run`] consumes it.
+/// The writer's state; the group-commit loop drives it.
 pub(crate) struct Writer {
     pub(crate) conn: SqliteConnection,
     pub(crate) inline: Arc<dyn SqliteInlineProjection>,
@@ -50,84 +25,36 @@ pub(crate) struct Writer {
     pub(crate) next_position: u64,
     /// The latest `recorded_at` written, so recorded times never go backwards.
     pub(crate) last_recorded: DateTime<Utc>,
-    pub(crate) head: watch::Sender<u64>,
-    pub(crate) counters: Arc<Counters>,
 }
 
-impl Writer {
-    /// Serves the queue until every sender is gone.
-    pub(crate) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
-        while let Some(first) = queue.recv().await {
-            let mut pending = Vec::new();
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Append(request, reply) => pending.push((request, reply)),
-                    Command::Exclusive(job) => {
-                        self.commit_batch(mem::take(&mut pending)).await;
-                        job(&mut self.conn).await;
-                    }
-                }
-                taken += 1;
-                if taken < MAX_BATCH {
-                    next = queue.try_recv().ok();
-                }
-            }
-            self.commit_batch(pending).await;
+impl BatchWriter for Writer {
+    type Job = ExclusiveJob;
+
+    async fn write_batch(&mut self, requests: Vec<AppendRequest>) -> BatchResult {
+        let start_position = self.next_position;
+        let start_recorded = self.last_recorded;
+        let written = self.try_write_batch(requests).await;
+        if written.is_err() {
+            self.next_position = start_position;
+            self.last_recorded = start_recorded;
         }
+        written
+    }
+
+    async fn run_job(&mut self, job: ExclusiveJob) {
+        job(&mut self.conn).await;
+    }
+
+    async fn close(self) {
         if let Err(error) = self.conn.close().await {
             tracing::warn!(%error, "closing the writer connection failed");
         }
     }
+}
 
-    /// Writes a batch in one transaction and answers every waiter once it has committed.
-    async fn commit_batch(&mut self, pending: Vec<(AppendRequest, Reply<AppendOutcome>)>) {
-        if pending.is_empty() {
-            return;
-        }
-        let (requests, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
-        let start_position = self.next_position;
-        let start_recorded = self.last_recorded;
-        match self.write_batch(requests).await {
-            Ok(results) => {
-                let appended = self.next_position - start_position;
-                let successes = results.iter().filter(|r| r.is_ok()).count() as u64;
-                self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .appends
-                    .fetch_add(successes, Ordering::Relaxed);
-                self.counters.events.fetch_add(appended, Ordering::Relaxed);
-                let head = self.next_position - 1;
-                self.head.send_if_modified(|current| {
-                    let changed = *current != head;
-                    *current = head;
-                    changed
-                });
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "an append batch could not be committed");
-                self.next_position = start_position;
-                self.last_recorded = start_recorded;
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(
-                        "the append could not be committed".into(),
-                    )));
-                }
-            }
-        }
-    }
-
+impl Writer {
     /// Runs every append of the batch in its own savepoint inside one transaction.
-    ///
-    /// An `Err` means the whole batch failed; per-append failures are in the `Ok` list.
-    async fn write_batch(
-        &mut self,
-        requests: Vec<AppendRequest>,
-    ) -> Result<Vec<Result<AppendOutcome, StoreError>>, sqlx::Error> {
+    async fn try_write_batch(&mut self, requests: Vec<AppendRequest>) -> BatchResult {
         let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
@@ -283,18 +210,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seen, stored);
-    }
-
-    #[tokio::test]
-    async fn the_head_watch_moves_after_each_commit() {
-        let (_dir, store) = temp_store().await;
-        let mut head = store.watch_head();
-        assert_eq!(*head.borrow_and_update(), 0);
-        store
-            .append("s", ExpectedVersion::NoStream, vec![event("A"), event("B")])
-            .await
-            .unwrap();
-        assert!(head.has_changed().unwrap());
-        assert_eq!(*head.borrow_and_update(), 2);
     }
 }
