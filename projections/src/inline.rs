@@ -6,10 +6,11 @@
 
 use countersign_domain::action_request::{self, ActionRequest};
 use countersign_domain::device;
+use countersign_store::postgres::PgInlineProjection;
 use countersign_store::sqlite::{InlineError, SqliteInlineProjection};
 use countersign_store::RecordedEvent;
 use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
+use sqlx::{PgConnection, SqliteConnection};
 
 use crate::sql::{Param, Sql};
 
@@ -41,18 +42,32 @@ use device::STREAM_PREFIX as DEVICE_PREFIX;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InlineProjections;
 
+impl InlineProjections {
+    async fn apply_all(conn: &mut dyn Sql, events: &[RecordedEvent]) -> Result<(), InlineError> {
+        for event in events {
+            apply(conn, LIVE, event).await?;
+        }
+        Ok(())
+    }
+}
+
 impl SqliteInlineProjection for InlineProjections {
     fn apply<'c>(
         &'c self,
         conn: &'c mut SqliteConnection,
         events: &'c [RecordedEvent],
     ) -> BoxFuture<'c, Result<(), InlineError>> {
-        Box::pin(async move {
-            for event in events {
-                apply(conn, LIVE, event).await?;
-            }
-            Ok(())
-        })
+        Box::pin(Self::apply_all(conn, events))
+    }
+}
+
+impl PgInlineProjection for InlineProjections {
+    fn apply<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        events: &'c [RecordedEvent],
+    ) -> BoxFuture<'c, Result<(), InlineError>> {
+        Box::pin(Self::apply_all(conn, events))
     }
 }
 

@@ -4,6 +4,7 @@
 //! append transaction by [`inline::InlineProjections`]; [`read::ReadModels`] queries them for the
 //! API; [`rebuild`] replays the log into fresh tables and swaps them in.
 
+pub mod database;
 pub mod inline;
 pub mod read;
 pub mod rebuild;

@@ -1,18 +1,21 @@
 //! Rebuilding the inline read models from the log, into fresh tables that are swapped in.
 //!
 //! The new generation is filled from position 0 in pages while the live tables keep serving and
-//! the writer keeps appending. The last stretch runs under the writer's lock: it applies the
-//! events committed meanwhile, drops the old tables and renames the new ones, in one
-//! transaction, so no append is missed and readers see either generation, never a mix.
+//! the writer keeps appending. The last stretch runs under the writer's lock (on PostgreSQL the
+//! log's lock, which holds back every instance): it applies the events committed meanwhile,
+//! drops the old tables and renames the new ones in one transaction, so no append is missed and
+//! readers see either generation, never a mix.
 
 use std::time::Instant;
 
-use countersign_store::sqlite::{read_all_on, SqliteStore};
-use countersign_store::{EventStore, StoreError};
+use async_trait::async_trait;
+use countersign_store::{postgres, sqlite, RecordedEvent, StoreError};
 use futures::future::BoxFuture;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{PgConnection, SqliteConnection};
 
+use crate::database::Database;
 use crate::inline::{apply, Tables};
+use crate::sql::{Pool, Sql};
 
 /// The rebuildable read models.
 pub const NAMES: &[&str] = &["status", "devices"];
@@ -86,75 +89,58 @@ fn generation(name: &str) -> Result<(Vec<&'static str>, Tables), RebuildError> {
     }
 }
 
+async fn count(pool: &Pool, table: &str) -> Result<u64, RebuildError> {
+    let rows = pool
+        .rows(&format!("select cast(count(*) as text) from {table}"), &[])
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Every read model with its checkpoint and size.
-pub async fn list(store: &SqliteStore) -> Result<Vec<ProjectionInfo>, RebuildError> {
-    let head = store.head().await?;
+pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
+    let head = db.events().head().await?;
     let mut out = Vec::new();
     for name in NAMES {
         let (live, _) = generation(name)?;
-        let (rows,): (i64,) = sqlx::query_as(&format!("select count(*) from {}", live[0]))
-            .fetch_one(store.pool())
-            .await?;
         out.push(ProjectionInfo {
             name,
             checkpoint: head,
             head,
-            rows: rows as u64,
+            rows: count(&db.pool(), live[0]).await?,
             state: "live",
         });
     }
     Ok(out)
 }
 
-/// The DDL of a live table and its indexes, rewritten for its next generation.
-struct Ddl {
-    table: String,
-    next_table: String,
-    indexes: Vec<(String, String)>,
+/// A connection that can read the log and run read-model SQL, inside the writer's lock.
+#[async_trait]
+trait LockedConnection: Sql {
+    async fn page(&mut self, after: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 }
 
-async fn ddl(conn: &mut SqliteConnection, table: &str) -> Result<Ddl, RebuildError> {
-    let (sql,): (String,) =
-        sqlx::query_as("select sql from sqlite_master where type = 'table' and name = ?")
-            .bind(table)
-            .fetch_one(&mut *conn)
-            .await?;
-    let body = &sql[sql
-        .find('(')
-        .ok_or_else(|| RebuildError::Apply(sql.clone()))?..];
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "select name, sql from sqlite_master where type = 'index' and tbl_name = ? and sql is not null",
-    )
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Ddl {
-        table: table.to_owned(),
-        next_table: format!("create table {table}_next {body}"),
-        indexes,
-    })
+#[async_trait]
+impl LockedConnection for SqliteConnection {
+    async fn page(&mut self, after: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        sqlite::read_all_on(self, after, PAGE).await
+    }
 }
 
-/// `create [unique] index NAME on TABLE (cols)` for another name and table.
-fn index_sql(sql: &str, name: &str, table: &str) -> String {
-    let unique = if sql.to_ascii_lowercase().starts_with("create unique") {
-        "unique "
-    } else {
-        ""
-    };
-    let columns = sql.find('(').map(|i| &sql[i..]).unwrap_or("");
-    format!("create {unique}index {name} on {table} {columns}")
-}
-
-async fn begin_immediate(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("begin immediate").execute(&mut *conn).await?;
-    Ok(())
+#[async_trait]
+impl LockedConnection for PgConnection {
+    async fn page(&mut self, after: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        postgres::read_all_on(self, after, PAGE).await
+    }
 }
 
 async fn apply_page(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Sql,
     tables: Tables,
-    events: &[countersign_store::RecordedEvent],
+    events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for event in events {
         apply(conn, tables, event)
@@ -164,88 +150,153 @@ async fn apply_page(
     Ok(())
 }
 
+/// The statements that create the next generation of `table`, and those that swap it in.
+async fn ddl(db: &Database, table: &str) -> Result<(Vec<String>, Vec<String>), RebuildError> {
+    let drop_next = format!("drop table if exists {table}_next");
+    let swap = vec![
+        format!("drop table {table}"),
+        format!("alter table {table}_next rename to {table}"),
+    ];
+    match db {
+        Database::Postgres(_) => Ok((
+            vec![
+                drop_next,
+                format!("create table {table}_next (like {table} including all)"),
+            ],
+            swap,
+        )),
+        Database::Sqlite(store) => {
+            // SQLite has no `create table … like`: the table's own DDL is reused, and its
+            // indexes are made again under their names once the new table has the live name.
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "select type, sql from sqlite_master where tbl_name = $1 and sql is not null \
+                 order by type desc",
+            )
+            .bind(table)
+            .fetch_all(store.pool())
+            .await?;
+            let mut create = vec![drop_next];
+            let mut swap = swap;
+            for (kind, sql) in rows {
+                let columns = sql.find('(').map(|i| &sql[i..]).unwrap_or("");
+                if kind == "table" {
+                    create.push(format!("create table {table}_next {columns}"));
+                } else {
+                    let head = &sql[..sql.find(" on ").unwrap_or(sql.len())];
+                    swap.push(format!("{head} on {table} {columns}"));
+                }
+            }
+            Ok((create, swap))
+        }
+    }
+}
+
 /// Rebuilds one read model; `progress(applied, head)` is called after every page.
 pub async fn rebuild(
-    store: &SqliteStore,
+    db: &Database,
     name: &str,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
     let (live, tables) = generation(name)?;
-    let mut conn = store.pool().acquire().await?;
-    let mut ddls = Vec::new();
+    let pool = db.pool();
+    let mut swap = Vec::new();
     for table in &live {
-        let ddl = ddl(&mut conn, table).await?;
-        sqlx::query(&format!("drop table if exists {table}_next"))
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(&ddl.next_table).execute(&mut *conn).await?;
-        ddls.push(ddl);
+        let (create, swap_table) = ddl(db, table).await?;
+        for statement in create {
+            pool.run(&statement, &[]).await?;
+        }
+        swap.extend(swap_table);
     }
+    let events = db.events();
     let mut position = 0;
     loop {
-        let head = store.head().await?;
-        let page = store.read_all(position, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        let last = last.position;
-        begin_immediate(&mut conn).await?;
-        if let Err(e) = apply_page(&mut conn, tables, &page).await {
-            sqlx::query("rollback").execute(&mut *conn).await?;
-            return Err(e);
-        }
-        sqlx::query("commit").execute(&mut *conn).await?;
+        let head = events.head().await?;
+        let page = events.read_all(position, PAGE).await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        fill(db, tables, &page).await?;
         position = last;
         progress(position, head.max(position));
     }
-    drop(conn);
-    let applied = store
-        .with_write_lock(move |conn| swap(conn, tables, ddls, position))
-        .await??;
-    let (rows,): (i64,) = sqlx::query_as(&format!("select count(*) from {}", live[0]))
-        .fetch_one(store.pool())
-        .await?;
+    let applied = match db {
+        Database::Sqlite(store) => {
+            store
+                .with_write_lock(move |conn| catch_up_and_swap(conn, tables, swap, position))
+                .await??
+        }
+        Database::Postgres(store) => {
+            store
+                .with_write_lock(move |conn| catch_up_and_swap(conn, tables, swap, position))
+                .await??
+        }
+    };
     progress(applied, applied);
     Ok(RebuildReport {
         events: applied,
-        rows: rows as u64,
+        rows: count(&pool, live[0]).await?,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
+/// Applies one page to the new tables in its own transaction.
+async fn fill(db: &Database, tables: Tables, page: &[RecordedEvent]) -> Result<(), RebuildError> {
+    async fn run(
+        conn: &mut dyn Sql,
+        begin: &str,
+        tables: Tables,
+        page: &[RecordedEvent],
+    ) -> Result<(), RebuildError> {
+        conn.execute(begin, &[]).await?;
+        match apply_page(conn, tables, page).await {
+            Ok(()) => {
+                conn.execute("commit", &[]).await?;
+                Ok(())
+            }
+            Err(e) => {
+                conn.execute("rollback", &[]).await?;
+                Err(e)
+            }
+        }
+    }
+    match db {
+        // `begin immediate`: take SQLite's write lock up front, so the transaction never has
+        // to upgrade a read snapshot that the writer has moved past.
+        Database::Sqlite(store) => {
+            let mut conn = store.pool().acquire().await?;
+            run(&mut *conn, "begin immediate", tables, page).await
+        }
+        Database::Postgres(store) => {
+            let mut conn = store.pool().acquire().await?;
+            run(&mut *conn, "begin", tables, page).await
+        }
+    }
+}
+
 /// Under the writer's lock: applies what committed since `position`, then swaps the tables.
-fn swap(
-    conn: &mut SqliteConnection,
+fn catch_up_and_swap<C: LockedConnection>(
+    conn: &mut C,
     tables: Tables,
-    ddls: Vec<Ddl>,
+    swap: Vec<String>,
     mut position: u64,
 ) -> BoxFuture<'_, Result<Result<u64, RebuildError>, sqlx::Error>> {
     Box::pin(async move {
         loop {
-            let page = match read_all_on(&mut *conn, position, PAGE).await {
+            let page = match conn.page(position).await {
                 Ok(page) => page,
                 Err(e) => return Ok(Err(e.into())),
             };
-            let Some(last) = page.last() else { break };
-            position = last.position;
-            let mut savepoint = conn.begin().await?;
-            if let Err(e) = apply_page(&mut savepoint, tables, &page).await {
+            let Some(last) = page.last().map(|e| e.position) else {
+                break;
+            };
+            if let Err(e) = apply_page(conn, tables, &page).await {
                 return Ok(Err(e));
             }
-            savepoint.commit().await?;
+            position = last;
         }
-        for ddl in &ddls {
-            let table = &ddl.table;
-            sqlx::query(&format!("drop table {table}"))
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(&format!("alter table {table}_next rename to {table}"))
-                .execute(&mut *conn)
-                .await?;
-            for (index, sql) in &ddl.indexes {
-                sqlx::query(&index_sql(sql, index, table))
-                    .execute(&mut *conn)
-                    .await?;
-            }
+        for statement in &swap {
+            conn.execute(statement, &[]).await?;
         }
         Ok(Ok(position))
     })

@@ -5,8 +5,9 @@
 //! be text (cast numbers with `cast(x as text)`), which keeps decoding identical on every backend.
 
 use async_trait::async_trait;
+use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{PgConnection, PgPool, Row, SqliteConnection, SqlitePool};
 
 /// A bound parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +74,20 @@ fn sqlite_query<'q>(
     query
 }
 
+fn pg_query<'q>(
+    sql: &'q str,
+    params: &[Param],
+) -> sqlx::query::Query<'q, sqlx::Postgres, PgArguments> {
+    let mut query = sqlx::query(sql);
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text.clone()),
+            Param::Int(int) => query.bind(*int),
+        };
+    }
+    query
+}
+
 fn text_rows<R: Row>(rows: Vec<R>) -> Result<TextRows, sqlx::Error>
 where
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -97,11 +112,27 @@ impl Sql for SqliteConnection {
     }
 }
 
+#[async_trait]
+impl Sql for PgConnection {
+    async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, sqlx::Error> {
+        Ok(pg_query(sql, params)
+            .execute(&mut *self)
+            .await?
+            .rows_affected())
+    }
+
+    async fn fetch(&mut self, sql: &str, params: &[Param]) -> Result<TextRows, sqlx::Error> {
+        text_rows(pg_query(sql, params).fetch_all(&mut *self).await?)
+    }
+}
+
 /// A read pool of whichever backend the server runs on.
 #[derive(Clone, Debug)]
 pub enum Pool {
     /// The embedded SQLite database.
     Sqlite(SqlitePool),
+    /// A PostgreSQL database shared by several instances.
+    Postgres(PgPool),
 }
 
 #[async_trait]
@@ -112,12 +143,16 @@ impl Sql for Pool {
                 .execute(&*pool)
                 .await?
                 .rows_affected()),
+            Pool::Postgres(pool) => {
+                Ok(pg_query(sql, params).execute(&*pool).await?.rows_affected())
+            }
         }
     }
 
     async fn fetch(&mut self, sql: &str, params: &[Param]) -> Result<TextRows, sqlx::Error> {
         match self {
             Pool::Sqlite(pool) => text_rows(sqlite_query(sql, params).fetch_all(&*pool).await?),
+            Pool::Postgres(pool) => text_rows(pg_query(sql, params).fetch_all(&*pool).await?),
         }
     }
 }

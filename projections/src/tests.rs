@@ -1,41 +1,71 @@
-//! Tests of the inline read models and their rebuild against a real SQLite store, with events
+//! Tests of the inline read models and their rebuild on every backend, with events
 //! decided by the domain.
-
-use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use countersign_domain::action_request::{self, Command, Context, Create};
 use countersign_domain::approval::{approval_message, Decision};
 use countersign_domain::device::{self, DeviceKind, Enrol};
 use countersign_domain::values::{ActionName, Method, PublicKey, TtlSeconds, UserId};
-use countersign_store::sqlite::{SqliteOptions, SqliteStore};
-use countersign_store::{Actor, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+use countersign_store::{Actor, ExpectedVersion, Metadata, NewEvent, StoreError};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::inline::InlineProjections;
+use crate::database::Database;
 use crate::read::ReadModels;
 use crate::rebuild;
 
 const KEY: &[u8] = b"projection test key";
 
-async fn open() -> (tempfile::TempDir, SqliteStore) {
+/// A fresh database of the backend, kept alive by the returned guard; `None`: skip.
+async fn open(backend: &str) -> Option<(Box<dyn std::any::Any>, Database)> {
+    if backend == "postgres" {
+        let test_db = countersign_testing::TestDatabase::for_test().await?;
+        let db = Database::open(&test_db.url, true).await.unwrap();
+        return Some((Box::new(test_db), db));
+    }
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("p.db").display());
-    let store = SqliteStore::open(&url, SqliteOptions::default(), Arc::new(InlineProjections))
-        .await
-        .unwrap();
-    (dir, store)
+    let db = Database::open(&url, true).await.unwrap();
+    Some((Box::new(dir), db))
 }
+
+/// Runs a test once on SQLite and once on PostgreSQL.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_guard, db) = super::open("sqlite").await.unwrap();
+                super::$name(db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some((_guard, db)) = super::open("postgres").await {
+                    super::$name(db).await;
+                }
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    a_rebuilt_status_model_equals_the_live_one,
+    a_rebuild_while_commands_append_misses_nothing,
+    an_unknown_projection_is_refused_by_name,
+    a_reused_idempotency_key_rejects_only_that_append,
+    reads_serve_the_inbox_the_token_and_expiry,
+);
 
 fn metadata() -> Metadata {
     Metadata::from_actor(Actor::system())
 }
 
 async fn append<E>(
-    store: &SqliteStore,
+    db: &Database,
     stream: &str,
     version: u64,
     events: &[E],
@@ -59,11 +89,15 @@ async fn append<E>(
     } else {
         ExpectedVersion::Exact(version)
     };
-    Ok(store.append(stream, expected, batch).await?.stream_version)
+    Ok(db
+        .events()
+        .append(stream, expected, batch)
+        .await?
+        .stream_version)
 }
 
 /// Enrols a device for `uid` and returns its id and signing key.
-async fn enrol(store: &SqliteStore, client: Uuid, uid: &str) -> (Uuid, SigningKey) {
+async fn enrol(db: &Database, client: Uuid, uid: &str) -> (Uuid, SigningKey) {
     let key = SigningKey::random(&mut rand::rngs::OsRng);
     let id = Uuid::now_v7();
     let command = device::Command::Enrol(Enrol {
@@ -76,7 +110,7 @@ async fn enrol(store: &SqliteStore, client: Uuid, uid: &str) -> (Uuid, SigningKe
         token_hash: format!("{id}-token-hash"),
     });
     let events = device::decide(None, command, &device::Context { now: Utc::now() }).unwrap();
-    append(store, &device::stream_id(id), 0, &events, |e| {
+    append(db, &device::stream_id(id), 0, &events, |e| {
         (e.event_type(), e.schema_version(), e.data())
     })
     .await
@@ -86,7 +120,7 @@ async fn enrol(store: &SqliteStore, client: Uuid, uid: &str) -> (Uuid, SigningKe
 
 /// Creates a request addressed to `device`, then applies `steps` (true: confirm, false: reject).
 async fn request(
-    store: &SqliteStore,
+    db: &Database,
     client: Uuid,
     device: (Uuid, &SigningKey),
     key: Option<&str>,
@@ -112,7 +146,7 @@ async fn request(
     let created = action_request::decide(None, Command::Create(create), &ctx).unwrap();
     let encode = |e: &action_request::Event| (e.event_type(), e.schema_version(), e.data());
     let stream = action_request::stream_id(id);
-    append(store, &stream, 0, &created, encode).await?;
+    append(db, &stream, 0, &created, encode).await?;
     if let Some(confirm) = confirm {
         let state = action_request::replay(created.iter()).unwrap();
         let decision = if confirm {
@@ -141,13 +175,13 @@ async fn request(
             }
         };
         let events = action_request::decide(Some(&state), command, &ctx).unwrap();
-        append(store, &stream, 1, &events, encode).await?;
+        append(db, &stream, 1, &events, encode).await?;
     }
     Ok(id)
 }
 
 /// Every row of the inline read models, as JSON text, in a fixed order.
-async fn snapshot(store: &SqliteStore) -> Vec<String> {
+async fn snapshot(db: &Database) -> Vec<String> {
     let tables = [
         (
             "action_request_status",
@@ -163,33 +197,29 @@ async fn snapshot(store: &SqliteStore) -> Vec<String> {
     ];
     let mut out = Vec::new();
     for (table, columns) in tables {
-        let rows: Vec<(String,)> = sqlx::query_as(&format!(
-            "select '{table}' || json_array({columns}) from {table} order by 1"
-        ))
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-        out.extend(rows.into_iter().map(|(row,)| row));
+        let columns = columns.replace("version", "cast(version as text)");
+        let sql = format!("select {columns} from {table} order by 1, 2");
+        for row in db.pool().rows(&sql, &[]).await.unwrap() {
+            out.push(format!("{table} {row:?}"));
+        }
     }
     out
 }
 
-async fn populate(store: &SqliteStore, client: Uuid, n: usize) {
-    let (phone, key) = enrol(store, client, "anna").await;
+async fn populate(db: &Database, client: Uuid, n: usize) {
+    let (phone, key) = enrol(db, client, "anna").await;
     for i in 0..n {
         let outcome = [None, Some(true), Some(false)][i % 3];
-        request(store, client, (phone, &key), None, outcome)
+        request(db, client, (phone, &key), None, outcome)
             .await
             .unwrap();
     }
 }
 
-#[tokio::test]
-async fn a_rebuilt_status_model_equals_the_live_one() {
-    let (_dir, store) = open().await;
+async fn a_rebuilt_status_model_equals_the_live_one(db: Database) {
     let client = Uuid::now_v7();
-    populate(&store, client, 30).await;
-    let live = snapshot(&store).await;
+    populate(&db, client, 30).await;
+    let live = snapshot(&db).await;
     assert!(live.len() > 60, "the fixture fills the tables");
     // Damage the live tables: only a replay of the log can restore them.
     for damage in [
@@ -198,83 +228,79 @@ async fn a_rebuilt_status_model_equals_the_live_one() {
         "delete from action_request_devices",
         "update devices set last_used_at = null, name = 'x'",
     ] {
-        sqlx::query(damage).execute(store.pool()).await.unwrap();
+        db.pool().run(damage, &[]).await.unwrap();
     }
-    assert_ne!(snapshot(&store).await, live);
+    assert_ne!(snapshot(&db).await, live);
     let mut calls = 0;
-    let report = rebuild::rebuild(&store, "status", |_, _| calls += 1)
+    let report = rebuild::rebuild(&db, "status", |_, _| calls += 1)
         .await
         .unwrap();
     assert_eq!(report.rows, 30);
     assert!(calls > 0);
-    assert_ne!(snapshot(&store).await, live, "devices are still damaged");
-    let report = rebuild::rebuild(&store, "devices", |_, _| {})
-        .await
-        .unwrap();
+    assert_ne!(snapshot(&db).await, live, "devices are still damaged");
+    let report = rebuild::rebuild(&db, "devices", |_, _| {}).await.unwrap();
     assert_eq!(report.rows, 1);
-    assert_eq!(snapshot(&store).await, live);
+    assert_eq!(snapshot(&db).await, live);
 }
 
-#[tokio::test]
-async fn a_rebuild_while_commands_append_misses_nothing() {
-    let (_dir, store) = open().await;
+async fn a_rebuild_while_commands_append_misses_nothing(db: Database) {
     let client = Uuid::now_v7();
-    populate(&store, client, 20).await;
+    populate(&db, client, 20).await;
     let writer = {
-        let store = store.clone();
-        tokio::spawn(async move { populate(&store, client, 60).await })
+        let db = db.clone();
+        tokio::spawn(async move { populate(&db, client, 60).await })
     };
-    rebuild::rebuild(&store, "status", |_, _| {}).await.unwrap();
+    rebuild::rebuild(&db, "status", |_, _| {}).await.unwrap();
     writer.await.unwrap();
-    let after_rebuild = snapshot(&store).await;
-    rebuild::rebuild(&store, "status", |_, _| {}).await.unwrap();
-    assert_eq!(snapshot(&store).await, after_rebuild);
-    let rows: (i64,) = sqlx::query_as("select count(*) from action_request_status")
-        .fetch_one(store.pool())
+    let after_rebuild = snapshot(&db).await;
+    rebuild::rebuild(&db, "status", |_, _| {}).await.unwrap();
+    assert_eq!(snapshot(&db).await, after_rebuild);
+    let rows = db
+        .pool()
+        .rows(
+            "select cast(count(*) as text) from action_request_status",
+            &[],
+        )
         .await
         .unwrap();
-    assert_eq!(rows.0, 80);
+    assert_eq!(rows[0][0].as_deref(), Some("80"));
 }
 
-#[tokio::test]
-async fn an_unknown_projection_is_refused_by_name() {
-    let (_dir, store) = open().await;
-    let error = rebuild::rebuild(&store, "nope", |_, _| {})
-        .await
-        .unwrap_err();
+async fn an_unknown_projection_is_refused_by_name(db: Database) {
+    let error = rebuild::rebuild(&db, "nope", |_, _| {}).await.unwrap_err();
     assert!(error.to_string().contains("unknown projection \"nope\""));
 }
 
-#[tokio::test]
-async fn a_reused_idempotency_key_rejects_only_that_append() {
-    let (_dir, store) = open().await;
+async fn a_reused_idempotency_key_rejects_only_that_append(db: Database) {
     let client = Uuid::now_v7();
-    let (phone, key) = enrol(&store, client, "anna").await;
-    request(&store, client, (phone, &key), Some("k1"), None)
+    let (phone, key) = enrol(&db, client, "anna").await;
+    request(&db, client, (phone, &key), Some("k1"), None)
         .await
         .unwrap();
-    let head = store.head().await.unwrap();
-    let error = request(&store, client, (phone, &key), Some("k1"), None)
+    let head = db.events().head().await.unwrap();
+    let error = request(&db, client, (phone, &key), Some("k1"), None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
-    assert_eq!(store.head().await.unwrap(), head, "nothing was appended");
+    assert_eq!(
+        db.events().head().await.unwrap(),
+        head,
+        "nothing was appended"
+    );
     let other_client = Uuid::now_v7();
-    request(&store, other_client, (phone, &key), Some("k1"), None)
+    request(&db, other_client, (phone, &key), Some("k1"), None)
         .await
         .unwrap();
 }
 
-#[tokio::test]
-async fn reads_serve_the_inbox_the_token_and_expiry() {
-    let (_dir, store) = open().await;
-    let reads = ReadModels::new(crate::sql::Pool::Sqlite(store.pool().clone()));
+async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
+    let reads = ReadModels::new(db.pool());
     let client = Uuid::now_v7();
-    let (phone, key) = enrol(&store, client, "anna").await;
-    let pending = request(&store, client, (phone, &key), None, None)
+    let (phone, key) = enrol(&db, client, "anna").await;
+    let pending = request(&db, client, (phone, &key), None, None)
         .await
         .unwrap();
-    let confirmed = request(&store, client, (phone, &key), None, Some(true))
+    let confirmed = request(&db, client, (phone, &key), None, Some(true))
         .await
         .unwrap();
     let now = Utc::now();
