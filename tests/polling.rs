@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use common::{
     assert_problem, create_body, send, spawn_app, spawn_app_with, transfer, Auth, TestApp,
 };
-use countersign_store::{ActorKind, EventStore};
+use countersign_store::ActorKind;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 

@@ -4,13 +4,22 @@
 mod common;
 
 use common::{spawn_app, transfer, TestApp, ACTION};
+use countersign_projections::database::Database;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
 
+/// The SQLite pool the test server runs on.
+fn sqlite(app: &TestApp) -> &sqlx::SqlitePool {
+    match &app.state.db {
+        Database::Sqlite(store) => store.pool(),
+        Database::Postgres(_) => panic!("this test reads SQLite's catalogue"),
+    }
+}
+
 /// Every row of `table`, each column as its SQL literal (`quote()`), ordered by `order`.
 async fn snapshot(app: &TestApp, table: &str, order: &str) -> Vec<Vec<String>> {
-    let pool = app.state.store.pool();
+    let pool = sqlite(app);
     let columns: Vec<String> = sqlx::query(&format!(
         "select name from pragma_table_info('{table}') order by cid"
     ))
@@ -111,10 +120,7 @@ async fn rebuilt_read_models_equal_the_inline_ones() {
         "update devices set name = 'tampered', status = 'active'",
     ];
     for sql in damage {
-        sqlx::query(sql)
-            .execute(app.state.store.pool())
-            .await
-            .unwrap();
+        sqlx::query(sql).execute(sqlite(&app)).await.unwrap();
     }
     assert_ne!(
         snapshot(&app, "devices", "id").await,

@@ -7,9 +7,7 @@
 
 use countersign_domain::action_request::{self, ActionRequest, Command, Context, DomainError};
 use countersign_domain::device::{self, Device, DeviceError};
-use countersign_store::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
-};
+use countersign_store::{ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError};
 use uuid::Uuid;
 
 use crate::state::AppState;

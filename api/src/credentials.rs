@@ -275,8 +275,8 @@ mod tests {
     async fn pool() -> (tempfile::TempDir, Pool) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let store = crate::open_store(&url, false).await.unwrap();
-        (dir, Pool::Sqlite(store.pool().clone()))
+        let db = crate::open_database(&url, false).await.unwrap();
+        (dir, db.pool())
     }
 
     #[tokio::test]

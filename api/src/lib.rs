@@ -25,10 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use countersign_projections::inline::InlineProjections;
+use countersign_projections::database::Database;
 use countersign_projections::read::ReadModels;
-use countersign_projections::sql::Pool;
-use countersign_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 
 use crate::credentials::Verifier;
@@ -38,7 +36,7 @@ use crate::state::{AppState, Settings};
 /// What a server needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `sqlite://PATH` (created if missing).
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
     pub database_url: String,
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -66,17 +64,11 @@ impl Config {
     }
 }
 
-/// Opens the event store (applying migrations) with the inline read models attached.
-pub async fn open_store(database_url: &str, durable: bool) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(
-        database_url,
-        SqliteOptions {
-            synchronous_full: durable,
-        },
-        Arc::new(InlineProjections),
-    )
-    .await
-    .with_context(|| format!("cannot open the database {database_url}"))
+/// Opens the database (applying migrations) with the inline read models attached.
+pub async fn open_database(database_url: &str, durable: bool) -> anyhow::Result<Database> {
+    Database::open(database_url, durable)
+        .await
+        .with_context(|| format!("cannot open the database {database_url}"))
 }
 
 /// A built server, bound and ready to run.
@@ -90,13 +82,14 @@ impl Application {
     /// Opens everything the server needs and binds its listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let keys = ServerKeys::load_or_create(&config.key_file)?;
-        let store = open_store(&config.database_url, config.durable).await?;
-        let reads = ReadModels::new(Pool::Sqlite(store.pool().clone()));
+        let db = open_database(&config.database_url, config.durable).await?;
+        let reads = ReadModels::new(db.pool());
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = AppState {
-            store: Arc::new(store),
+            store: db.events(),
+            db,
             reads,
             keys: Arc::new(keys),
             verifier: Arc::new(Verifier::default()),

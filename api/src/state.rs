@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use countersign_projections::database::Database;
 use countersign_projections::read::ReadModels;
 use countersign_projections::sql::Pool;
-use countersign_store::sqlite::SqliteStore;
+use countersign_store::EventStore;
 
 use crate::clock::Clock;
 use crate::credentials::Verifier;
@@ -34,8 +35,10 @@ impl Default for Settings {
 /// Cloneable handle to everything a request needs.
 #[derive(Clone)]
 pub struct AppState {
-    /// The append-only log (and its writer).
-    pub store: Arc<SqliteStore>,
+    /// The database: its backend, pools and writer.
+    pub db: Database,
+    /// The append-only log.
+    pub store: Arc<dyn EventStore>,
     /// The inline read models.
     pub reads: ReadModels,
     /// The server's secret keys.

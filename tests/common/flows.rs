@@ -1,7 +1,6 @@
 //! The steps of an approval as the tests take them: enrol a phone, create, read the inbox,
 //! decide, poll; and reading the log behind the server.
 
-use countersign_store::EventStore;
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::EncodePublicKey;
 use reqwest::{Method, StatusCode};

@@ -47,7 +47,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         other => anyhow::bail!("--synchronous must be full or normal, not {other}"),
     };
     let server = LocalServer::start("bench", "bench:*", durable).await?;
-    let (base, client, store) = (&server.base, &server.client, server.store.clone());
+    let (base, client, db) = (&server.base, &server.client, server.db.clone());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -66,7 +66,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         phone.enrolled(&answer)?;
         phones.push(phone);
     }
-    let before = store.stats();
+    let before = db.stats();
     println!(
         "bench: {} lifecycles, {} concurrent clients, SQLite synchronous={}",
         args.requests, args.concurrency, args.synchronous
@@ -89,7 +89,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         latencies.extend(worker.await??);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let after = store.stats();
+    let after = db.stats();
     drop(server);
     latencies.sort();
     let commands = latencies.len();

@@ -2,7 +2,6 @@
 //! server started in-process on a temporary SQLite file, then the request's event history.
 
 use countersign_domain::approval::Decision;
-use countersign_store::EventStore;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -55,7 +54,7 @@ fn show(who: &str, request: &str, answer: &Answer) {
 /// Runs the demo and prints what happens.
 pub async fn run() -> anyhow::Result<()> {
     let server = LocalServer::start("Demo Bank", "bank:transfers:*", true).await?;
-    let (base, client, store) = (&server.base, &server.client, server.store.clone());
+    let (base, client, store) = (&server.base, &server.client, server.db.events());
     println!(
         "Countersign demo: server on {base}, database {}\n",
         server.url

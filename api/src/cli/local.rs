@@ -1,9 +1,7 @@
 //! A server started in-process on a temporary SQLite database, with one client credential: what
 //! the demo and the benchmark run against.
 
-use std::sync::Arc;
-
-use countersign_store::sqlite::SqliteStore;
+use countersign_projections::database::Database;
 use tokio::task::JoinHandle;
 
 use crate::credentials::{self, NewCredential, Role};
@@ -17,8 +15,8 @@ pub struct LocalServer {
     pub url: String,
     /// A client credential allowed `pattern`.
     pub client: NewCredential,
-    /// The server's store, for reading the log directly.
-    pub store: Arc<SqliteStore>,
+    /// The server's database, for reading the log and the writer's figures directly.
+    pub db: Database,
     server: JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
 }
@@ -39,13 +37,13 @@ impl LocalServer {
             &[pattern.to_owned()],
         )
         .await?;
-        let store = app.state().store.clone();
+        let db = app.state().db.clone();
         let server = tokio::spawn(app.run_until(std::future::pending()));
         Ok(Self {
             base,
             url,
             client,
-            store,
+            db,
             server,
             _dir: dir,
         })

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::credentials::{self, Role};
-use crate::{open_store, Application, Config};
+use crate::{open_database, Application, Config};
 
 /// Self-hosted transaction approval: Strong Customer Authentication with dynamic linking.
 #[derive(Debug, Parser)]
@@ -187,7 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            open_store(&cli.database_url, true).await?;
+            open_database(&cli.database_url, true).await?;
             println!("migrations applied to {}", cli.database_url);
         }
         Command::Credentials(command) => credentials_command(&cli.database_url, command).await?,
@@ -202,8 +202,8 @@ async fn credentials_command(
     database_url: &str,
     command: CredentialsCommand,
 ) -> anyhow::Result<()> {
-    let store = open_store(database_url, true).await?;
-    let pool = &countersign_projections::sql::Pool::Sqlite(store.pool().clone());
+    let db = open_database(database_url, true).await?;
+    let pool = &db.pool();
     match command {
         CredentialsCommand::Add {
             role,
@@ -256,14 +256,14 @@ async fn projections_command(
     command: ProjectionsCommand,
 ) -> anyhow::Result<()> {
     use countersign_projections::rebuild;
-    let store = open_store(database_url, true).await?;
+    let db = open_database(database_url, true).await?;
     match command {
         ProjectionsCommand::List => {
             println!(
                 "{:<10} {:>12} {:>12} {:>10}  state",
                 "name", "checkpoint", "head", "rows"
             );
-            for p in rebuild::list(&store).await? {
+            for p in rebuild::list(&db).await? {
                 println!(
                     "{:<10} {:>12} {:>12} {:>10}  {}",
                     p.name, p.checkpoint, p.head, p.rows, p.state
@@ -285,7 +285,7 @@ async fn projections_command(
                     .progress_chars("=> "),
                 );
                 bar.set_message(name.clone());
-                let report = rebuild::rebuild(&store, &name, |done, head| {
+                let report = rebuild::rebuild(&db, &name, |done, head| {
                     bar.set_length(head);
                     bar.set_position(done);
                 })

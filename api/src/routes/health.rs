@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use countersign_store::EventStore;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
-use countersign_store::EventStore;
 use serde::Deserialize;
 use tokio::time::Instant;
 
