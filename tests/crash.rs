@@ -3,8 +3,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,69 +10,11 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::device::Phone;
+use common::process::start;
 use common::{create_body, transfer};
 use p256::pkcs8::EncodePublicKey;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-/// The server process; killed when dropped so a failing test leaves nothing behind.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_countersign"))
-}
-
-async fn start(url: &str, dir: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("server.log"))
-        .unwrap();
-    let child = binary()
-        .args([
-            "--database-url",
-            url,
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--key-file")
-        .arg(dir.join("t.keys"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the server starts");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    common::eventually(Duration::from_secs(30), || async {
-        let answer = http
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .ok()?;
-        (answer.status() == StatusCode::OK).then_some(())
-    })
-    .await;
-    server
-}
 
 /// A request that may fail (the server is killed under it): status and body, or `None`.
 async fn try_call(
@@ -184,38 +124,14 @@ async fn worker(base: String, client: Auth, n: usize, stop: Arc<AtomicBool>, led
 async fn every_acknowledged_command_survives_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let added = binary()
-        .args([
-            "--database-url",
-            &url,
-            "credentials",
-            "add",
-            "--role",
-            "client",
-            "--name",
-            "bank",
-        ])
-        .args(["--actions", "bank:*", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let credential: Value = serde_json::from_slice(&added.stdout).unwrap();
-    assert_eq!(credential["role"], "client");
-    let (id, secret) = (
-        credential["id"].as_str().unwrap(),
-        credential["secret"].as_str().unwrap(),
-    );
-
-    let mut server = start(&url, dir.path()).await;
+    let (id, secret) = common::process::client_credential(&url);
+    let (id, secret) = (id.to_string(), secret);
+    let mut server = start(&url, dir.path(), &[]).await;
     let stop = Arc::new(AtomicBool::new(false));
     let ledger: Ledger = Arc::default();
     let workers: Vec<_> = (0..20)
         .map(|n| {
-            let client = Auth::Basic(id.to_owned(), secret.to_owned());
+            let client = Auth::Basic(id.clone(), secret.clone());
             tokio::spawn(worker(
                 server.base.clone(),
                 client,
@@ -241,9 +157,9 @@ async fn every_acknowledged_command_survives_a_sigkill() {
         started.elapsed()
     );
 
-    let server = start(&url, dir.path()).await;
+    let server = start(&url, dir.path(), &[]).await;
     let http = reqwest::Client::new();
-    let client = Auth::Basic(id.to_owned(), secret.to_owned());
+    let client = Auth::Basic(id.clone(), secret.clone());
     let mut lost = Vec::new();
     for (request, answered) in &acknowledged {
         let url = format!("{}/v1/action-requests/{request}", server.base);

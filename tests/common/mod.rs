@@ -5,6 +5,7 @@
 
 pub mod device;
 mod flows;
+pub mod process;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
