@@ -35,8 +35,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Runs the benchmark and prints its figures.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// Runs the benchmark and prints its figures: on a new SQLite file, or on the PostgreSQL
+/// database `database_url` names (which it fills with benchmark data).
+pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.requests > 0 && args.concurrency > 0,
         "--requests and --concurrency must be positive"
@@ -46,7 +47,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "normal" => false,
         other => anyhow::bail!("--synchronous must be full or normal, not {other}"),
     };
-    let server = LocalServer::start("bench", "bench:*", durable).await?;
+    let postgres = database_url.starts_with("postgres");
+    let server = LocalServer::start(
+        "bench",
+        "bench:*",
+        durable,
+        postgres.then_some(database_url),
+    )
+    .await?;
     let (base, client, db) = (&server.base, &server.client, server.db.clone());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -68,8 +76,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let before = db.stats();
     println!(
-        "bench: {} lifecycles, {} concurrent clients, SQLite synchronous={}",
-        args.requests, args.concurrency, args.synchronous
+        "bench: {} lifecycles, {} concurrent clients, {}",
+        args.requests,
+        args.concurrency,
+        if postgres {
+            "PostgreSQL".to_owned()
+        } else {
+            format!("SQLite synchronous={}", args.synchronous)
+        }
     );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

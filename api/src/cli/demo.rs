@@ -53,7 +53,7 @@ fn show(who: &str, request: &str, answer: &Answer) {
 
 /// Runs the demo and prints what happens.
 pub async fn run() -> anyhow::Result<()> {
-    let server = LocalServer::start("Demo Bank", "bank:transfers:*", true).await?;
+    let server = LocalServer::start("Demo Bank", "bank:transfers:*", true, None).await?;
     let (base, client, store) = (&server.base, &server.client, server.db.events());
     println!(
         "Countersign demo: server on {base}, database {}\n",

@@ -22,10 +22,19 @@ pub struct LocalServer {
 }
 
 impl LocalServer {
-    /// Starts a server with a client named `name` allowed the actions matching `pattern`.
-    pub async fn start(name: &str, pattern: &str, durable: bool) -> anyhow::Result<Self> {
+    /// Starts a server with a client named `name` allowed the actions matching `pattern`, on
+    /// `database_url` or, without one, on a new SQLite file.
+    pub async fn start(
+        name: &str,
+        pattern: &str,
+        durable: bool,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+        let url = match database_url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.path().join("countersign.db").display()),
+        };
         let mut config = Config::new(&url, dir.path().join("countersign.keys"));
         config.durable = durable;
         let app = Application::build(config).await?;

@@ -47,7 +47,8 @@ enum Command {
     Projections(ProjectionsCommand),
     /// Plays a bank and a phone through one approval against an in-process server.
     Demo,
-    /// Measures full approval lifecycles against an in-process server on a fresh database.
+    /// Measures full approval lifecycles against an in-process server: on a fresh SQLite file,
+    /// or on the PostgreSQL database given by `--database-url postgres://…`.
     Bench(bench::BenchArgs),
 }
 
@@ -193,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credentials(command) => credentials_command(&cli.database_url, command).await?,
         Command::Projections(command) => projections_command(&cli.database_url, command).await?,
         Command::Demo => demo::run().await?,
-        Command::Bench(args) => bench::run(args).await?,
+        Command::Bench(args) => bench::run(args, &cli.database_url).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
