@@ -103,3 +103,21 @@ pub fn with_database(server: &str, name: &str) -> String {
         .map_or(base.len(), |i| authority_start + i);
     format!("{}/{name}{query}", &base[..host_end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_name_replaces_the_servers_and_keeps_the_query() {
+        assert_eq!(
+            with_database("postgres://root@127.0.0.1:5432/test", "cs_1"),
+            "postgres://root@127.0.0.1:5432/cs_1"
+        );
+        assert_eq!(
+            with_database("postgres://h/db?sslmode=disable", "cs_2"),
+            "postgres://h/cs_2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "cs_3"), "postgres://h/cs_3");
+    }
+}
