@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 /// Keys the server derives tokens and codes with.
 #[derive(Clone)]
@@ -92,6 +94,16 @@ impl ServerKeys {
                 source,
             }),
         }
+    }
+
+    /// The key a client verifies its callbacks' `Countersign-Signature` with: derived from the
+    /// server's token key and the client's id, so it is never stored and every instance that
+    /// shares the key file signs alike.
+    pub fn callback_key(&self, client_id: uuid::Uuid) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.token_key)
+            .expect("HMAC takes any key length");
+        mac.update(format!("countersign-callback-key-v1:{client_id}").as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     fn parse(path: &Path, text: &str) -> Result<Self, KeyError> {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod credentials;
+pub mod delivery;
 pub mod error;
 pub mod expiry;
 pub mod extract;
@@ -44,6 +45,10 @@ pub struct Config {
     pub key_file: PathBuf,
     /// How often the expiry task sweeps.
     pub expiry_interval: Duration,
+    /// How often the delivery worker looks for due messages (it also wakes on every commit).
+    pub delivery_interval: Duration,
+    /// The wait after a message's first failed delivery; it doubles with each failure.
+    pub delivery_backoff: Duration,
     /// `synchronous=FULL` (acknowledged means durable) when true.
     pub durable: bool,
     /// Command-side tunables.
@@ -58,6 +63,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             key_file: key_file.into(),
             expiry_interval: Duration::from_secs(1),
+            delivery_interval: Duration::from_secs(1),
+            delivery_backoff: Duration::from_secs(1),
             durable: true,
             settings: Settings::default(),
         }
@@ -76,6 +83,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     expiry_interval: Duration,
+    delivery_interval: Duration,
+    delivery_backoff: Duration,
 }
 
 impl Application {
@@ -99,6 +108,8 @@ impl Application {
             listener,
             state,
             expiry_interval: config.expiry_interval,
+            delivery_interval: config.delivery_interval,
+            delivery_backoff: config.delivery_backoff,
         })
     }
 
@@ -130,6 +141,11 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let expiry = tokio::spawn(expiry::run(self.state.clone(), self.expiry_interval));
+        let delivery = tokio::spawn(delivery::run(
+            self.state.clone(),
+            self.delivery_interval,
+            self.delivery_backoff,
+        ));
         let app = routes::router(self.state);
         let served = axum::serve(
             self.listener,
@@ -138,6 +154,7 @@ impl Application {
         .with_graceful_shutdown(stop)
         .await;
         expiry.abort();
+        delivery.abort();
         served.context("the HTTP server failed")
     }
 }

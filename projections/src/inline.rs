@@ -26,6 +26,8 @@ pub struct Tables {
     pub links: Option<&'static str>,
     /// One row per device.
     pub devices: Option<&'static str>,
+    /// The outbox: written live only, never by a rebuild (it is a queue, not a view).
+    pub outbox: Option<&'static str>,
 }
 
 /// The tables that serve reads.
@@ -33,6 +35,7 @@ pub const LIVE: Tables = Tables {
     status: Some("action_request_status"),
     links: Some("action_request_devices"),
     devices: Some("devices"),
+    outbox: Some("outbox"),
 };
 
 use action_request::STREAM_PREFIX as ACTION_REQUEST_PREFIX;
@@ -131,6 +134,9 @@ async fn apply_action_request(
             return Err(decode_error(recorded, "no Created event before it"));
         };
         upsert_status(conn, status_table, &next).await?;
+        if let Some(outbox) = tables.outbox {
+            crate::outbox::enqueue_callback(conn, outbox, recorded, &next).await?;
+        }
     }
     match (&event, tables.links, tables.devices) {
         (Event::Created(created), Some(links), _) => {

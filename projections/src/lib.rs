@@ -6,6 +6,7 @@
 
 pub mod database;
 pub mod inline;
+pub mod outbox;
 pub mod read;
 pub mod rebuild;
 pub mod sql;

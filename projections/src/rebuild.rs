@@ -75,6 +75,7 @@ fn generation(name: &str) -> Result<(Vec<&'static str>, Tables), RebuildError> {
                 status: Some("action_request_status_next"),
                 links: Some("action_request_devices_next"),
                 devices: None,
+                outbox: None,
             },
         )),
         "devices" => Ok((
@@ -83,6 +84,7 @@ fn generation(name: &str) -> Result<(Vec<&'static str>, Tables), RebuildError> {
                 status: None,
                 links: None,
                 devices: Some("devices_next"),
+                outbox: None,
             },
         )),
         other => Err(RebuildError::Unknown(other.to_owned())),

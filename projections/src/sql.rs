@@ -16,6 +16,8 @@ pub enum Param {
     Text(Option<String>),
     /// A 64-bit integer.
     Int(i64),
+    /// A 64-bit integer or NULL.
+    OptionalInt(Option<i64>),
 }
 
 impl From<&str> for Param {
@@ -69,6 +71,7 @@ fn sqlite_query<'q>(
         query = match param {
             Param::Text(text) => query.bind(text.clone()),
             Param::Int(int) => query.bind(*int),
+            Param::OptionalInt(int) => query.bind(*int),
         };
     }
     query
@@ -83,6 +86,7 @@ fn pg_query<'q>(
         query = match param {
             Param::Text(text) => query.bind(text.clone()),
             Param::Int(int) => query.bind(*int),
+            Param::OptionalInt(int) => query.bind(*int),
         };
     }
     query

@@ -58,6 +58,7 @@ on_every_backend!(
     an_unknown_projection_is_refused_by_name,
     a_reused_idempotency_key_rejects_only_that_append,
     reads_serve_the_inbox_the_token_and_expiry,
+    a_decision_on_a_request_with_a_callback_queues_one_message,
 );
 
 fn metadata() -> Metadata {
@@ -125,6 +126,7 @@ async fn request(
     device: (Uuid, &SigningKey),
     key: Option<&str>,
     confirm: Option<bool>,
+    callback_url: Option<&str>,
 ) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
     let create = Create {
@@ -140,7 +142,7 @@ async fn request(
         nonce: "n".into(),
         idempotency_key: key.map(str::to_owned),
         request_hash: Some("h".into()),
-        callback_url: None,
+        callback_url: callback_url.map(str::to_owned),
     };
     let ctx = Context::new(Utc::now(), KEY);
     let created = action_request::decide(None, Command::Create(create), &ctx).unwrap();
@@ -210,7 +212,7 @@ async fn populate(db: &Database, client: Uuid, n: usize) {
     let (phone, key) = enrol(db, client, "anna").await;
     for i in 0..n {
         let outcome = [None, Some(true), Some(false)][i % 3];
-        request(db, client, (phone, &key), None, outcome)
+        request(db, client, (phone, &key), None, outcome, None)
             .await
             .unwrap();
     }
@@ -274,11 +276,11 @@ async fn an_unknown_projection_is_refused_by_name(db: Database) {
 async fn a_reused_idempotency_key_rejects_only_that_append(db: Database) {
     let client = Uuid::now_v7();
     let (phone, key) = enrol(&db, client, "anna").await;
-    request(&db, client, (phone, &key), Some("k1"), None)
+    request(&db, client, (phone, &key), Some("k1"), None, None)
         .await
         .unwrap();
     let head = db.events().head().await.unwrap();
-    let error = request(&db, client, (phone, &key), Some("k1"), None)
+    let error = request(&db, client, (phone, &key), Some("k1"), None, None)
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::Rejected(_)), "{error:?}");
@@ -288,7 +290,7 @@ async fn a_reused_idempotency_key_rejects_only_that_append(db: Database) {
         "nothing was appended"
     );
     let other_client = Uuid::now_v7();
-    request(&db, other_client, (phone, &key), Some("k1"), None)
+    request(&db, other_client, (phone, &key), Some("k1"), None, None)
         .await
         .unwrap();
 }
@@ -297,10 +299,10 @@ async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
     let reads = ReadModels::new(db.pool());
     let client = Uuid::now_v7();
     let (phone, key) = enrol(&db, client, "anna").await;
-    let pending = request(&db, client, (phone, &key), None, None)
+    let pending = request(&db, client, (phone, &key), None, None, None)
         .await
         .unwrap();
-    let confirmed = request(&db, client, (phone, &key), None, Some(true))
+    let confirmed = request(&db, client, (phone, &key), None, Some(true), None)
         .await
         .unwrap();
     let now = Utc::now();
@@ -338,4 +340,79 @@ async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn a_decision_on_a_request_with_a_callback_queues_one_message(db: Database) {
+    use crate::outbox::{self, Attempt};
+    let client = Uuid::now_v7();
+    let (phone, key) = enrol(&db, client, "anna").await;
+    let hook = Some("http://127.0.0.1:9/hook");
+    request(&db, client, (phone, &key), None, None, hook)
+        .await
+        .unwrap();
+    let confirmed = request(&db, client, (phone, &key), None, Some(true), hook)
+        .await
+        .unwrap();
+    request(&db, client, (phone, &key), None, Some(false), None)
+        .await
+        .unwrap();
+    let pool = db.pool();
+    let now = Utc::now() + Duration::seconds(1);
+    let due = outbox::due(&pool, now, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the decided request with a callback");
+    let item = &due[0];
+    assert_eq!((item.request_id, item.client_id), (confirmed, client));
+    let body: serde_json::Value = serde_json::from_str(&item.body).unwrap();
+    assert_eq!(body["status"], "CONFIRMED");
+    assert!(
+        outbox::claim(&pool, item.id, now, now + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !outbox::claim(&pool, item.id, now, now + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        outbox::due(&pool, now, 10).await.unwrap().is_empty(),
+        "leased"
+    );
+    let retry_at = now + Duration::seconds(5);
+    let failed = Attempt::Failed {
+        status_code: Some(503),
+        error: "busy".into(),
+        retry_at,
+    };
+    outbox::record(&pool, item, now, &failed).await.unwrap();
+    assert!(
+        outbox::due(&pool, now, 10).await.unwrap().is_empty(),
+        "waits for its retry"
+    );
+    let again = outbox::due(&pool, retry_at, 10).await.unwrap();
+    assert_eq!(again[0].attempts, 1);
+    outbox::record(
+        &pool,
+        &again[0],
+        retry_at,
+        &Attempt::Delivered { status_code: 204 },
+    )
+    .await
+    .unwrap();
+    assert!(outbox::due(&pool, retry_at + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(outbox::backlog(&pool).await.unwrap(), 0);
+    let report = rebuild::rebuild(&db, "status", |_, _| {}).await.unwrap();
+    assert_eq!(report.rows, 3);
+    let rows = pool
+        .rows("select cast(count(*) as text) from outbox", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0][0].as_deref(),
+        Some("1"),
+        "a rebuild queues nothing again"
+    );
 }

@@ -29,6 +29,15 @@ pub struct Cli {
         global = true
     )]
     pub database_url: String,
+    /// The server's key file, created with mode 0600 on first use. Every instance of one
+    /// deployment needs the same file.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_KEY_FILE",
+        default_value = "countersign.keys",
+        global = true
+    )]
+    pub key_file: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,9 +80,6 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The server's key file, created with mode 0600 on first start.
-    #[arg(long, env = "COUNTERSIGN_KEY_FILE", default_value = "countersign.keys")]
-    key_file: PathBuf,
     /// Log format on stderr.
     #[arg(
         long,
@@ -120,6 +126,11 @@ enum CredentialsCommand {
         /// Prints JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Prints the key a client verifies its callbacks' signatures with.
+    CallbackKey {
+        /// The client credential's id.
+        id: uuid::Uuid,
     },
     /// Revokes a credential at once.
     Revoke {
@@ -178,7 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             init_logs(args.log_format);
-            let mut config = Config::new(&cli.database_url, &args.key_file);
+            let mut config = Config::new(&cli.database_url, &cli.key_file);
             config.listen = args.listen;
             config.durable = matches!(args.synchronous, Synchronous::Full);
             config.settings.token_ttl = chrono::Duration::seconds(i64::from(args.token_ttl));
@@ -191,7 +202,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             open_database(&cli.database_url, true).await?;
             println!("migrations applied to {}", cli.database_url);
         }
-        Command::Credentials(command) => credentials_command(&cli.database_url, command).await?,
+        Command::Credentials(command) => {
+            credentials_command(&cli.database_url, &cli.key_file, command).await?
+        }
         Command::Projections(command) => projections_command(&cli.database_url, command).await?,
         Command::Demo => demo::run().await?,
         Command::Bench(args) => bench::run(args, &cli.database_url).await?,
@@ -201,8 +214,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn credentials_command(
     database_url: &str,
+    key_file: &std::path::Path,
     command: CredentialsCommand,
 ) -> anyhow::Result<()> {
+    let callback_key = |id| -> anyhow::Result<String> {
+        let keys = crate::keys::ServerKeys::load_or_create(key_file)?;
+        Ok(hex::encode(keys.callback_key(id)))
+    };
     let db = open_database(database_url, true).await?;
     let pool = &db.pool();
     match command {
@@ -213,12 +231,23 @@ async fn credentials_command(
             json,
         } => {
             let made = credentials::create(pool, role, &name, &actions).await?;
+            let key = match role {
+                Role::Client => Some(callback_key(made.id)?),
+                _ => None,
+            };
             if json {
-                println!("{}", serde_json::to_string(&made)?);
+                let mut out = serde_json::to_value(&made)?;
+                if let Some(key) = &key {
+                    out["callback_key"] = key.as_str().into();
+                }
+                println!("{out}");
             } else {
-                println!("id:     {}", made.id);
-                println!("secret: {}", made.secret);
-                println!("role:   {}", made.role.as_str());
+                println!("id:           {}", made.id);
+                println!("secret:       {}", made.secret);
+                println!("role:         {}", made.role.as_str());
+                if let Some(key) = &key {
+                    println!("callback key: {key}");
+                }
                 println!("The secret is shown only now; store it safely.");
             }
         }
@@ -244,6 +273,11 @@ async fn credentials_command(
                 }
             }
         }
+        CredentialsCommand::CallbackKey { id } => match credentials::find(pool, id).await? {
+            Some(c) if c.role == Role::Client => println!("{}", callback_key(id)?),
+            Some(_) => anyhow::bail!("credential {id} is not a client"),
+            None => anyhow::bail!("no credential with id {id}"),
+        },
         CredentialsCommand::Revoke { id } => {
             credentials::revoke(pool, id).await?;
             println!("revoked {id}");

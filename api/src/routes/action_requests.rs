@@ -54,6 +54,18 @@ fn field<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError> {
     result.map_err(|e| ApiError::invalid_request(e.to_string()))
 }
 
+/// A callback URL: absolute `http` or `https`, at most 2,048 characters.
+fn callback_url(url: String) -> Result<String, ApiError> {
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| ApiError::invalid_request(format!("callback_url: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || url.len() > 2048 || !parsed.has_host() {
+        return Err(ApiError::invalid_request(
+            "callback_url: must be an http or https URL of at most 2048 characters",
+        ));
+    }
+    Ok(url)
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -123,13 +135,7 @@ async fn create(
             "fallback: no fallback method is available on this server",
         ));
     }
-    if body.callback_url.is_some() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "callback_url: callbacks are not available on this server",
-        ));
-    }
+    let callback_url = body.callback_url.map(callback_url).transpose()?;
     let key = idempotency_key(&headers)?;
     let request_hash = hex::encode(Sha256::digest(canonical(&raw)));
     if let Some(key) = &key {
@@ -172,7 +178,7 @@ async fn create(
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         idempotency_key: key.clone(),
         request_hash: Some(request_hash.clone()),
-        callback_url: None,
+        callback_url,
     };
     let metadata = meta.metadata(ActorKind::Client, client.id);
     match execute::<ActionRequests>(&app, id, &metadata, || Command::Create(create.clone())).await {

@@ -1,0 +1,144 @@
+//! The delivery worker: drains the outbox, POSTs each message, and retries with exponential
+//! backoff until the receiver answers 2xx or the message's deadline passes.
+//!
+//! Callbacks carry `Countersign-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key,
+//! "<t>.<body>")>`, where the key is the client's callback key ([`ServerKeys::callback_key`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use countersign_projections::outbox::{self, Attempt, OutboxItem};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::keys::ServerKeys;
+use crate::state::AppState;
+
+/// Messages claimed per sweep.
+const BATCH: u32 = 32;
+/// How long a claim holds before another worker may try the message again.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How long a receiver may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The header that signs callbacks.
+pub const SIGNATURE_HEADER: &str = "countersign-signature";
+
+/// `t=…,v1=…` for `body` sent at `at` with `key`.
+pub fn signature(key: &[u8], at: DateTime<Utc>, body: &str) -> String {
+    let t = at.timestamp();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The wait after `attempts` failed attempts: `base`, doubling each time, at most ten minutes.
+pub fn backoff(base: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(1 << attempts.min(20)).min(MAX_BACKOFF)
+}
+
+/// Sweeps every `interval`, and right after each commit, until the task is dropped.
+pub async fn run(app: AppState, interval: Duration, backoff_base: Duration) {
+    let http = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .expect("an HTTP client builds");
+    let mut commits = app.store.watch_head();
+    loop {
+        if let Err(error) = sweep(&app, &http, backoff_base).await {
+            tracing::warn!(%error, "delivery sweep failed; retrying");
+        }
+        tokio::select! {
+            _ = commits.changed() => {}
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Delivers what is due now; returns how many messages it attempted.
+pub async fn sweep(
+    app: &AppState,
+    http: &reqwest::Client,
+    backoff_base: Duration,
+) -> Result<usize, sqlx::Error> {
+    let pool = app.pool();
+    let now = app.now();
+    let mut attempted = 0;
+    for item in outbox::due(pool, now, BATCH).await? {
+        if !outbox::claim(pool, item.id, now, now + LEASE).await? {
+            continue;
+        }
+        let attempt = deliver(http, &app.keys, &item, app.now(), backoff_base).await;
+        outbox::record(pool, &item, app.now(), &attempt).await?;
+        match &attempt {
+            Attempt::Delivered { .. } => {
+                tracing::info!(id = %item.id, target = %item.target, "delivered")
+            }
+            Attempt::Failed { error, .. } => {
+                tracing::warn!(id = %item.id, target = %item.target, %error, "delivery failed")
+            }
+        }
+        attempted += 1;
+    }
+    Ok(attempted)
+}
+
+async fn deliver(
+    http: &reqwest::Client,
+    keys: &ServerKeys,
+    item: &OutboxItem,
+    now: DateTime<Utc>,
+    backoff_base: Duration,
+) -> Attempt {
+    let retry_at =
+        now + chrono::Duration::from_std(backoff(backoff_base, item.attempts)).unwrap_or(LEASE);
+    let key = keys.callback_key(item.client_id);
+    let sent = http
+        .post(&item.target)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature(&key, now, &item.body))
+        .body(item.body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(answer) if answer.status().is_success() => Attempt::Delivered {
+            status_code: answer.status().as_u16(),
+        },
+        Ok(answer) => Attempt::Failed {
+            status_code: Some(answer.status().as_u16()),
+            error: format!("the receiver answered {}", answer.status()),
+            retry_at,
+        },
+        Err(error) => Attempt::Failed {
+            status_code: None,
+            error: format!("the receiver could not be reached: {error}"),
+            retry_at,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_backoff_doubles_from_its_base_up_to_ten_minutes() {
+        let base = Duration::from_secs(1);
+        let waits: Vec<u64> = (0..4).map(|n| backoff(base, n).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8]);
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn the_signature_is_an_hmac_of_time_and_body() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let signed = signature(b"key", at, "{}");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"key").unwrap();
+        mac.update(format!("{}.{{}}", at.timestamp()).as_bytes());
+        let expected = hex::encode(mac.finalize().into_bytes());
+        assert_eq!(signed, format!("t={},v1={expected}", at.timestamp()));
+    }
+}
