@@ -5,6 +5,7 @@
 //! module is the `countersign` binary's whole logic.
 
 pub mod auth;
+pub mod channels;
 pub mod cli;
 pub mod clock;
 pub mod commands;

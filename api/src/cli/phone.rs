@@ -8,7 +8,8 @@ use countersign_domain::approval::{approval_message, Decision};
 use countersign_domain::binding::Binding;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::EncodePublicKey;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -20,6 +21,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// The body as JSON.
     pub body: Value,
+    /// The `ETag` header, when the server sent one.
+    pub etag: Option<String>,
 }
 
 /// How a request authenticates.
@@ -43,15 +46,24 @@ async fn send(
     if let Some(body) = body {
         request = request.json(body);
     }
+    answer(request).await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
     let response = request.send().await?;
     let status = response.status();
+    let etag = response
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = response.bytes().await?;
     let body = if bytes.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&bytes)?
     };
-    Ok(Answer { status, body })
+    Ok(Answer { status, body, etag })
 }
 
 /// A relying party with client credentials.
@@ -122,6 +134,39 @@ impl Phone {
         }
     }
 
+    /// A phone that was enrolled before, with its key and the enrolment's device id and token.
+    pub fn restore(
+        http: reqwest::Client,
+        base: &str,
+        pkcs8: &[u8],
+        device_id: Uuid,
+        device_token: &str,
+    ) -> anyhow::Result<Self> {
+        let key = SigningKey::from_pkcs8_der(pkcs8)
+            .map_err(|_| anyhow::anyhow!("the device key is not a P-256 PKCS#8 key"))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            device_id: Some(device_id),
+            device_token: Some(device_token.to_owned()),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The private key as PKCS#8 DER, for keeping it in a file.
+    pub fn private_key_pkcs8(&self) -> Vec<u8> {
+        self.key
+            .to_pkcs8_der()
+            .expect("a P-256 key encodes")
+            .as_bytes()
+            .to_vec()
+    }
+
     /// The public key as base64url SPKI DER, for enrolment.
     pub fn public_key(&self) -> String {
         let der = self
@@ -174,6 +219,19 @@ impl Phone {
         let id = self.device_id.unwrap_or_default();
         self.call(Method::GET, &format!("/v1/devices/{id}/inbox"), None)
             .await
+    }
+
+    /// The device's inbox, long-polled: unless its entity tag differs from `etag` already, the
+    /// answer comes when the inbox changes, or after `wait_seconds` as `304` without a body.
+    pub async fn inbox_wait(&self, wait_seconds: u64, etag: &str) -> anyhow::Result<Answer> {
+        let id = self.device_id.unwrap_or_default();
+        let url = format!("{}/v1/devices/{id}/inbox?wait={wait_seconds}", self.base);
+        let request = self
+            .http
+            .get(url)
+            .bearer_auth(self.device_token.as_deref().unwrap_or_default())
+            .header(IF_NONE_MATCH, etag);
+        answer(request).await
     }
 
     /// Signs and sends a decision on an inbox item (`id`, `binding`, `nonce`).
