@@ -31,6 +31,7 @@ use countersign_projections::database::Database;
 use countersign_projections::read::ReadModels;
 use tokio::net::TcpListener;
 
+use crate::channels::ChannelsConfig;
 use crate::credentials::Verifier;
 use crate::keys::ServerKeys;
 use crate::state::{AppState, Settings};
@@ -54,6 +55,8 @@ pub struct Config {
     pub durable: bool,
     /// Command-side tunables.
     pub settings: Settings,
+    /// Where push notifications and codes are delivered.
+    pub channels: ChannelsConfig,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             delivery_backoff: Duration::from_secs(1),
             durable: true,
             settings: Settings::default(),
+            channels: ChannelsConfig::default(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl Application {
             keys: Arc::new(keys),
             verifier: Arc::new(Verifier::default()),
             settings: Arc::new(config.settings),
+            channels: Arc::new(config.channels),
         };
         Ok(Self {
             listener,

@@ -7,6 +7,7 @@ use countersign_projections::read::ReadModels;
 use countersign_projections::sql::Pool;
 use countersign_store::EventStore;
 
+use crate::channels::ChannelsConfig;
 use crate::clock::Clock;
 use crate::credentials::Verifier;
 use crate::keys::ServerKeys;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Command-side tunables.
     pub settings: Arc<Settings>,
+    /// Delivery channels.
+    pub channels: Arc<ChannelsConfig>,
 }
 
 impl AppState {

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::channels::ChannelsConfig;
 use crate::credentials::{self, Role};
 use crate::{open_database, Application, Config};
 
@@ -80,6 +81,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The configuration file (delivery channels). Without this flag, `countersign.toml` is read
+    /// if it exists.
+    #[arg(long, env = "COUNTERSIGN_CONFIG")]
+    config: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -194,6 +199,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.durable = matches!(args.synchronous, Synchronous::Full);
             config.settings.token_ttl = chrono::Duration::seconds(i64::from(args.token_ttl));
             config.settings.max_attempts = args.max_attempts;
+            config.channels = match &args.config {
+                Some(path) => ChannelsConfig::load(path, true)?,
+                None => ChannelsConfig::load(std::path::Path::new("countersign.toml"), false)?,
+            };
+            let channels: Vec<&String> = config.channels.channels.keys().collect();
+            tracing::info!(?channels, "delivery channels");
             let app = Application::build(config).await?;
             tracing::info!(address = %app.local_addr(), database = %cli.database_url, "listening");
             app.run_until_stopped().await?;
