@@ -223,7 +223,18 @@ async fn a_callback_queued_before_a_sigkill_is_delivered_after_the_restart() {
     )
     .await;
     assert_eq!(cancelled.status, StatusCode::OK);
-    drop(server); // SIGKILL, with the callback still undelivered (the receiver is down)
+    // Once the first attempt has failed (the receiver is down), SIGKILL the server: the
+    // callback is still undelivered, and only the outbox remembers it.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    common::eventually(Duration::from_secs(10), || async {
+        let attempts: (i64,) = sqlx::query_as("select count(*) from outbox_attempts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (attempts.0 > 0).then_some(())
+    })
+    .await;
+    drop(server);
 
     let receiver = Receiver::default();
     tokio::spawn(

@@ -73,6 +73,9 @@ impl From<DomainError> for ApiError {
             DomainError::TokenExpired => StatusCode::GONE,
             DomainError::NoActiveDevice
             | DomainError::UnsupportedMethod(_)
+            | DomainError::MissingChallenge
+            | DomainError::NoCode
+            | DomainError::UnsupportedSuite
             | DomainError::BindingMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         };
         if status == StatusCode::NOT_FOUND {
@@ -89,7 +92,10 @@ impl From<DeviceError> for ApiError {
             DeviceError::AlreadyExists | DeviceError::AlreadyRevoked => {
                 ApiError::new(StatusCode::CONFLICT, error.code(), error.to_string())
             }
-            DeviceError::MissingPublicKey | DeviceError::InvalidName => {
+            DeviceError::MissingPublicKey
+            | DeviceError::MissingSecret
+            | DeviceError::InvalidSuite
+            | DeviceError::InvalidName => {
                 ApiError::new(StatusCode::BAD_REQUEST, error.code(), error.to_string())
             }
         }

@@ -1,6 +1,6 @@
 //! Countersign's pure domain: the values a request is made of, the dynamic-linking binding,
-//! consumption tokens, device approvals, and the two event-sourced aggregates (action requests
-//! and devices) as `decide` / `evolve` functions.
+//! consumption tokens, device approvals, one-time codes (HOTP, TOTP, OCRA), and the two
+//! event-sourced aggregates (action requests and devices) as `decide` / `evolve` functions.
 //!
 //! Nothing here performs I/O, reads a clock or draws randomness: time, identifiers, nonces and
 //! keys are passed in by the caller, so every decision can be replayed and tested exactly.
@@ -12,6 +12,7 @@ pub mod action_request;
 pub mod approval;
 pub mod binding;
 pub mod codec;
+pub mod codes;
 pub mod device;
 pub mod token;
 pub mod values;

@@ -108,6 +108,8 @@ async fn enrol(db: &Database, client: Uuid, uid: &str) -> (Uuid, SigningKey) {
         kind: DeviceKind::Push,
         name: "phone".into(),
         public_key: Some(PublicKey::from_verifying_key(key.verifying_key())),
+        secret: None,
+        suite: None,
         token_hash: format!("{id}-token-hash"),
     });
     let events = device::decide(None, command, &device::Context { now: Utc::now() }).unwrap();
@@ -138,6 +140,7 @@ async fn request(
         display: None,
         method: Method::Push,
         devices: vec![device.0],
+        challenge: None,
         ttl: TtlSeconds::default(),
         nonce: "n".into(),
         idempotency_key: key.map(str::to_owned),

@@ -151,11 +151,12 @@ pub fn create_rows() -> Vec<Row> {
         field("method not offered", "method", json!("sms")).expect(422, "invalid_request"),
         field("fallback not offered", "fallback", json!("ocra")).expect(422, "invalid_request"),
         field(
-            "callback not offered",
+            "callback_url not http",
             "callback_url",
-            json!("https://bank.example/cb"),
-        )
-        .expect(422, "invalid_request"),
+            json!("ftp://bank.example/cb"),
+        ),
+        field("callback_url relative", "callback_url", json!("/cb")),
+        field("callback_url as a number", "callback_url", json!(7)),
         field("Idempotency-Key too long", "uid", json!("anna"))
             .header("idempotency-key", "k".repeat(256)),
         field("empty Idempotency-Key", "uid", json!("anna"))

@@ -174,6 +174,7 @@ async fn create(
         display,
         method,
         devices,
+        challenge: None,
         ttl,
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         idempotency_key: key.clone(),

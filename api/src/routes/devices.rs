@@ -82,6 +82,8 @@ async fn enrol(
         kind,
         name: body.name,
         public_key,
+        secret: None,
+        suite: None,
         token_hash: hash_secret(&device_token),
     });
     let metadata = meta.metadata(ActorKind::Client, client.id);

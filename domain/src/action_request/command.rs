@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::codes::OcraSuite;
 use crate::values::{ActionName, Display, Method, PublicKey, TtlSeconds, UserId};
 
 /// The request to make a new action request.
@@ -23,8 +24,11 @@ pub struct Create {
     pub display: Option<Display>,
     /// How the user is asked.
     pub method: Method,
-    /// The user's devices to address; must not be empty for a push.
+    /// The user's devices to address; must not be empty for a push or an OCRA request.
     pub devices: Vec<Uuid>,
+    /// The OCRA challenge (see [`crate::codes::challenge`]): required for `ocra`, and with
+    /// `push` it opens the OCRA fallback.
+    pub challenge: Option<String>,
     /// How long the request stays `PENDING`.
     pub ttl: TtlSeconds,
     /// A fresh random nonce for the approval message.
@@ -63,6 +67,15 @@ pub enum Command {
         /// The signature over the `reject` approval message, raw `r ‖ s` or DER.
         signature: Vec<u8>,
     },
+    /// A one-time code the user typed in, checked against the request's challenge.
+    VerifyCode {
+        /// The device that produced the code, when known; otherwise the request's first device.
+        device_id: Option<Uuid>,
+        /// The code as typed.
+        code: String,
+        /// How to compute the expected code.
+        check: CodeCheck,
+    },
     /// The client withdraws the request.
     Cancel,
     /// Time has run out (sent by the expiry task).
@@ -74,6 +87,31 @@ pub enum Command {
         /// The payload about to be executed; compared by canonical form.
         payload: Value,
     },
+}
+
+/// How the code of a [`Command::VerifyCode`] is checked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// An OCRA response over the request's challenge, within one time step of now.
+    Ocra {
+        /// The device's suite.
+        suite: OcraSuite,
+        /// The device's secret, decrypted by the caller.
+        key: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for CodeCheck {
+    /// Names the suite but never shows the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeCheck::Ocra { suite, .. } => f
+                .debug_struct("Ocra")
+                .field("suite", &suite.as_str())
+                .field("key", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// What a decision needs besides the state and the command.

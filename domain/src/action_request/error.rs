@@ -17,6 +17,16 @@ pub enum DomainError {
     /// A push was asked for but the user has no active device.
     #[error("the user has no active device")]
     NoActiveDevice,
+    /// An OCRA request was made without a challenge, or with an empty one.
+    #[error("challenge: an OCRA request needs a challenge")]
+    MissingChallenge,
+    /// A code was submitted for a request that has no challenge to check it against.
+    #[error("the action request has no code to verify")]
+    NoCode,
+    /// The device's OCRA suite cannot answer the request's challenge: it needs a counter, PIN
+    /// or session, which the server does not keep, or another question format.
+    #[error("the device's OCRA suite cannot answer this request's challenge")]
+    UnsupportedSuite,
     /// The method is not available yet.
     #[error("method {0} is not supported")]
     UnsupportedMethod(Method),
@@ -49,7 +59,11 @@ impl DomainError {
         match self {
             DomainError::NotFound | DomainError::DeviceNotAddressed => "not_found",
             DomainError::AlreadyExists => "conflict",
-            DomainError::InvalidPayload | DomainError::UnsupportedMethod(_) => "invalid_request",
+            DomainError::InvalidPayload
+            | DomainError::UnsupportedMethod(_)
+            | DomainError::MissingChallenge
+            | DomainError::NoCode
+            | DomainError::UnsupportedSuite => "invalid_request",
             DomainError::NoActiveDevice => "no_active_device",
             DomainError::NotPending | DomainError::NotExpirable => "not_pending",
             DomainError::InvalidToken => "invalid_token",
@@ -75,6 +89,9 @@ mod tests {
                 DomainError::UnsupportedMethod(Method::Sms),
                 "invalid_request",
             ),
+            (DomainError::MissingChallenge, "invalid_request"),
+            (DomainError::NoCode, "invalid_request"),
+            (DomainError::UnsupportedSuite, "invalid_request"),
             (DomainError::NotPending, "not_pending"),
             (DomainError::DeviceNotAddressed, "not_found"),
             (DomainError::NotExpirable, "not_pending"),

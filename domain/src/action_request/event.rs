@@ -13,9 +13,13 @@ use crate::values::{ActionName, Display, Method, RejectReason, UserId};
 /// The `reason` of a [`Event::VerificationFailed`] caused by a bad device signature.
 pub const INVALID_SIGNATURE: &str = "invalid_signature";
 
+/// The `reason` of a [`Event::VerificationFailed`] caused by a wrong one-time code.
+pub const INVALID_OTP: &str = "invalid_otp";
+
 /// The type names of every action request event.
 pub const EVENT_TYPES: &[&str] = &[
     "Created",
+    "ChallengeIssued",
     "VerificationFailed",
     "Confirmed",
     "Rejected",
@@ -68,11 +72,18 @@ pub struct Created {
 pub enum Event {
     /// The request was made and is `PENDING`.
     Created(Box<Created>),
+    /// The request's OCRA challenge was issued: a code over it can confirm the request.
+    ChallengeIssued {
+        /// The challenge (the OCRA question).
+        challenge: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A wrong signature or code was submitted.
     VerificationFailed {
         /// The device that submitted it, if it came from one.
         device_id: Option<Uuid>,
-        /// What failed, e.g. [`INVALID_SIGNATURE`].
+        /// What failed: [`INVALID_SIGNATURE`] or [`INVALID_OTP`].
         reason: String,
         /// How many more attempts are allowed.
         attempts_left: u8,
@@ -89,6 +100,9 @@ pub enum Event {
         token_expires_at: DateTime<Utc>,
         /// When.
         at: DateTime<Utc>,
+        /// The time step of the OCRA code that confirmed it, when a timed code did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otp_step: Option<i64>,
     },
     /// The request was declined, cancelled or locked.
     Rejected {
@@ -118,6 +132,7 @@ impl Event {
     pub fn event_type(&self) -> &'static str {
         match self {
             Event::Created(_) => "Created",
+            Event::ChallengeIssued { .. } => "ChallengeIssued",
             Event::VerificationFailed { .. } => "VerificationFailed",
             Event::Confirmed { .. } => "Confirmed",
             Event::Rejected { .. } => "Rejected",
@@ -149,7 +164,8 @@ impl Event {
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             Event::Created(created) => created.created_at,
-            Event::VerificationFailed { at, .. }
+            Event::ChallengeIssued { at, .. }
+            | Event::VerificationFailed { at, .. }
             | Event::Confirmed { at, .. }
             | Event::Rejected { at, .. }
             | Event::Expired { at, .. }
@@ -197,6 +213,10 @@ mod tests {
     fn every_variant() -> Vec<Event> {
         vec![
             created(),
+            Event::ChallengeIssued {
+                challenge: "12345678".into(),
+                at: at(),
+            },
             Event::VerificationFailed {
                 device_id: Some(Uuid::from_u128(3)),
                 reason: INVALID_SIGNATURE.into(),
@@ -208,6 +228,7 @@ mod tests {
                 token_hash: "ab".repeat(32),
                 token_expires_at: at(),
                 at: at(),
+                otp_step: Some(28_928_160),
             },
             Event::Rejected {
                 reason: RejectReason::CancelledByClient,
@@ -252,6 +273,18 @@ mod tests {
         assert_eq!(created["action"], "bank:transfers:create");
         assert_eq!(created["method"], "push");
         assert_eq!(created["max_attempts"], 5);
+    }
+
+    #[test]
+    fn a_confirmation_without_an_otp_step_leaves_it_out_and_older_data_still_reads() {
+        let mut data = every_variant()[3].data();
+        assert_eq!(
+            data.as_object_mut().unwrap().remove("otp_step"),
+            Some(json!(28_928_160))
+        );
+        let event = Event::from_stored("Confirmed", 1, &data).unwrap();
+        assert!(matches!(event, Event::Confirmed { otp_step: None, .. }));
+        assert_eq!(event.data(), data);
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The action request aggregate (stream `action-request-<id>`): a user's approval of one
-//! action, from creation through a device's decision to the single use of its token.
+//! action, from creation through a device's decision (a signature, or a code typed in) to
+//! the single use of its token.
 //!
 //! [`decide`] turns a command into new events or a refusal; [`evolve`] folds events into state.
 
 mod command;
 mod error;
 mod event;
+mod otp;
 mod state;
 
-pub use command::{Command, Context, Create};
+pub use command::{CodeCheck, Command, Context, Create};
 pub use error::DomainError;
-pub use event::{Created, Event, EVENT_TYPES, INVALID_SIGNATURE};
+pub use event::{Created, Event, EVENT_TYPES, INVALID_OTP, INVALID_SIGNATURE};
 pub use state::{evolve, replay, ActionRequest, Status};
 
 use serde_json::Value;
@@ -68,6 +70,11 @@ pub fn decide(
             &signature,
             ctx,
         ),
+        Command::VerifyCode {
+            device_id,
+            code,
+            check,
+        } => otp::verify_code(request, device_id, &code, &check, ctx),
         Command::Cancel => cancel(request, ctx),
         Command::Expire => expire(request, ctx),
         Command::ConsumeToken { action, payload } => consume(request, &action, &payload, ctx),
@@ -78,8 +85,12 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
     if !create.payload.is_object() {
         return Err(DomainError::InvalidPayload);
     }
-    if create.method != Method::Push {
-        return Err(DomainError::UnsupportedMethod(create.method));
+    match (create.method, create.challenge.as_deref()) {
+        (Method::Sms | Method::Email | Method::Voice, _) => {
+            return Err(DomainError::UnsupportedMethod(create.method))
+        }
+        (Method::Ocra, None) | (_, Some("")) => return Err(DomainError::MissingChallenge),
+        (Method::Push | Method::Ocra, _) => {}
     }
     if create.devices.is_empty() {
         return Err(DomainError::NoActiveDevice);
@@ -88,7 +99,14 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
         .display
         .unwrap_or_else(|| default_display(&create.payload));
     let binding = binding(&create.action, &display, &create.payload, &create.uid);
-    Ok(vec![Event::Created(Box::new(Created {
+    let issued = create
+        .challenge
+        .clone()
+        .map(|challenge| Event::ChallengeIssued {
+            challenge,
+            at: ctx.now,
+        });
+    let created = Event::Created(Box::new(Created {
         id: create.id,
         client_id: create.client_id,
         action: create.action,
@@ -99,14 +117,15 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
         method: create.method,
         devices: create.devices,
         nonce: create.nonce,
-        challenge: None,
+        challenge: create.challenge,
         max_attempts: ctx.max_attempts,
         created_at: ctx.now,
         expires_at: ctx.now + create.ttl.as_duration(),
         idempotency_key: create.idempotency_key,
         request_hash: create.request_hash,
         callback_url: create.callback_url,
-    }))])
+    }));
+    Ok(std::iter::once(created).chain(issued).collect())
 }
 
 /// Whether the request still waits for a decision at `ctx.now`.
@@ -130,35 +149,62 @@ fn device_decision(
     }
     let message = approval_message(request.id, decision, &request.binding, &request.nonce);
     if !verify_signature(public_key, message.as_bytes(), signature) {
-        let attempts_left = request.attempts_left.saturating_sub(1);
-        let mut events = vec![Event::VerificationFailed {
-            device_id: Some(device_id),
-            reason: INVALID_SIGNATURE.to_owned(),
-            attempts_left,
-            at: ctx.now,
-        }];
-        if attempts_left == 0 {
-            events.push(Event::Rejected {
-                reason: RejectReason::TooManyAttempts,
-                device_id: None,
-                at: ctx.now,
-            });
-        }
-        return Ok(events);
+        return Ok(failed_attempt(
+            request,
+            Some(device_id),
+            INVALID_SIGNATURE,
+            ctx,
+        ));
     }
     Ok(vec![match decision {
-        Decision::Confirm => Event::Confirmed {
-            device_id,
-            token_hash: hash_secret(&derive_token(ctx.token_key, request.id)),
-            token_expires_at: ctx.now + ctx.token_ttl,
-            at: ctx.now,
-        },
+        Decision::Confirm => confirmed(request, device_id, None, ctx),
         Decision::Reject => Event::Rejected {
             reason: RejectReason::DeclinedByUser,
             device_id: Some(device_id),
             at: ctx.now,
         },
     }])
+}
+
+/// The events of a wrong signature or code: one attempt fewer, and the rejection when none
+/// are left.
+fn failed_attempt(
+    request: &ActionRequest,
+    device_id: Option<Uuid>,
+    reason: &str,
+    ctx: &Context,
+) -> Vec<Event> {
+    let attempts_left = request.attempts_left.saturating_sub(1);
+    let mut events = vec![Event::VerificationFailed {
+        device_id,
+        reason: reason.to_owned(),
+        attempts_left,
+        at: ctx.now,
+    }];
+    if attempts_left == 0 {
+        events.push(Event::Rejected {
+            reason: RejectReason::TooManyAttempts,
+            device_id: None,
+            at: ctx.now,
+        });
+    }
+    events
+}
+
+/// The confirmation by `device_id`, issuing the request's consumption token.
+fn confirmed(
+    request: &ActionRequest,
+    device_id: Uuid,
+    otp_step: Option<i64>,
+    ctx: &Context,
+) -> Event {
+    Event::Confirmed {
+        device_id,
+        token_hash: hash_secret(&derive_token(ctx.token_key, request.id)),
+        token_expires_at: ctx.now + ctx.token_ttl,
+        at: ctx.now,
+        otp_step,
+    }
 }
 
 fn cancel(request: &ActionRequest, ctx: &Context) -> Result<Vec<Event>, DomainError> {

@@ -139,6 +139,9 @@ pub fn evolve(state: Option<ActionRequest>, event: &Event) -> Option<ActionReque
         (Some(mut request), event) => {
             match event {
                 Event::Created(_) => {}
+                Event::ChallengeIssued { challenge, .. } => {
+                    request.challenge = Some(challenge.clone());
+                }
                 Event::VerificationFailed { attempts_left, .. } => {
                     request.attempts_left = *attempts_left;
                 }

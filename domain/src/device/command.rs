@@ -19,13 +19,21 @@ pub struct Enrol {
     pub kind: DeviceKind,
     /// A name the user recognises it by; 1–100 characters once trimmed.
     pub name: String,
-    /// Its P-256 public key; required for a push device.
+    /// Its P-256 public key; required for a push device, ignored for others.
     pub public_key: Option<PublicKey>,
+    /// Its secret, already encrypted by the caller (never the plain secret); required for an
+    /// OCRA device, ignored for others.
+    pub secret: Option<String>,
+    /// Its OCRA suite; required for an OCRA device, ignored for others.
+    pub suite: Option<String>,
     /// The hash of the device token it authenticates with.
     pub token_hash: String,
 }
 
 /// A request to change a device.
+///
+/// A command lives only for one decision, so `Enrol` is held inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Enrol the device.

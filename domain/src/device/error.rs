@@ -15,6 +15,12 @@ pub enum DeviceError {
     /// A push device was enrolled without a public key.
     #[error("public_key: a push device needs a public key")]
     MissingPublicKey,
+    /// An OCRA device was enrolled without a secret or a suite.
+    #[error("secret: an OCRA device needs a secret and a suite")]
+    MissingSecret,
+    /// The OCRA suite is not one RFC 6287 defines.
+    #[error("suite: not a valid OCRA suite")]
+    InvalidSuite,
     /// The name is empty or longer than 100 characters once trimmed.
     #[error("name: must be 1 to 100 characters")]
     InvalidName,
@@ -26,7 +32,10 @@ impl DeviceError {
         match self {
             DeviceError::NotFound => "not_found",
             DeviceError::AlreadyExists | DeviceError::AlreadyRevoked => "conflict",
-            DeviceError::MissingPublicKey | DeviceError::InvalidName => "invalid_request",
+            DeviceError::MissingPublicKey
+            | DeviceError::MissingSecret
+            | DeviceError::InvalidSuite
+            | DeviceError::InvalidName => "invalid_request",
         }
     }
 }
@@ -42,6 +51,8 @@ mod tests {
             (DeviceError::AlreadyExists, "conflict"),
             (DeviceError::AlreadyRevoked, "conflict"),
             (DeviceError::MissingPublicKey, "invalid_request"),
+            (DeviceError::MissingSecret, "invalid_request"),
+            (DeviceError::InvalidSuite, "invalid_request"),
             (DeviceError::InvalidName, "invalid_request"),
         ];
         for (error, code) in expected {

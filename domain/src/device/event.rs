@@ -27,6 +27,12 @@ pub struct DeviceEnrolled {
     pub name: String,
     /// Its public key as base64url SPKI DER, for a push device.
     pub public_key: Option<String>,
+    /// Its secret, encrypted by the server, for an OCRA device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Its OCRA suite, for an OCRA device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
     /// The hash of its device token.
     pub token_hash: String,
     /// When it was enrolled.
@@ -102,7 +108,21 @@ mod tests {
                 kind: DeviceKind::Push,
                 name: "Anna's iPhone".into(),
                 public_key: Some("MFkw".into()),
+                secret: None,
+                suite: None,
                 token_hash: "ab".repeat(32),
+                enrolled_at: at(),
+            }),
+            Event::DeviceEnrolled(DeviceEnrolled {
+                id: Uuid::from_u128(5),
+                client_id: Uuid::from_u128(2),
+                uid: UserId::parse("USER_ID").unwrap(),
+                kind: DeviceKind::Ocra,
+                name: "Card reader".into(),
+                public_key: None,
+                secret: Some("v1.sealed".into()),
+                suite: Some("OCRA-1:HOTP-SHA256-8:QN08-T1M".into()),
+                token_hash: "cd".repeat(32),
                 enrolled_at: at(),
             }),
             Event::DeviceRevoked { at: at() },
@@ -116,7 +136,8 @@ mod tests {
             let back = Event::from_stored(event.event_type(), event.schema_version(), &data);
             assert_eq!(back.unwrap(), event);
         }
-        let types: Vec<_> = every_variant().iter().map(Event::event_type).collect();
+        let mut types: Vec<_> = every_variant().iter().map(Event::event_type).collect();
+        types.dedup();
         assert_eq!(types, EVENT_TYPES);
     }
 
@@ -129,6 +150,8 @@ mod tests {
         let enrolled = every_variant()[0].data();
         assert_eq!(enrolled["kind"], "push");
         assert_eq!(enrolled["name"], "Anna's iPhone");
+        assert!(enrolled.get("secret").is_none() && enrolled.get("suite").is_none());
+        assert_eq!(every_variant()[1].data()["kind"], "ocra");
     }
 
     #[test]

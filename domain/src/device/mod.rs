@@ -13,6 +13,8 @@ pub use state::{evolve, replay, Device, DeviceKind, DeviceStatus};
 
 use uuid::Uuid;
 
+use crate::codes::OcraSuite;
+
 /// The prefix of a device's stream id.
 pub const STREAM_PREFIX: &str = "device-";
 
@@ -45,9 +47,18 @@ fn enrol_device(enrol: Enrol, ctx: &Context) -> Result<Vec<Event>, DeviceError> 
     if name_chars == 0 || name_chars > MAX_NAME_CHARS {
         return Err(DeviceError::InvalidName);
     }
-    let public_key = match (enrol.kind, enrol.public_key) {
-        (DeviceKind::Push, None) => return Err(DeviceError::MissingPublicKey),
-        (DeviceKind::Push, Some(key)) => key,
+    let (public_key, secret, suite) = match enrol.kind {
+        DeviceKind::Push => {
+            let key = enrol.public_key.ok_or(DeviceError::MissingPublicKey)?;
+            (Some(key.as_str().to_owned()), None, None)
+        }
+        DeviceKind::Ocra => {
+            let (Some(secret), Some(suite)) = (enrol.secret, enrol.suite) else {
+                return Err(DeviceError::MissingSecret);
+            };
+            OcraSuite::parse(&suite).map_err(|_| DeviceError::InvalidSuite)?;
+            (None, Some(secret), Some(suite))
+        }
     };
     Ok(vec![Event::DeviceEnrolled(DeviceEnrolled {
         id: enrol.id,
@@ -55,7 +66,9 @@ fn enrol_device(enrol: Enrol, ctx: &Context) -> Result<Vec<Event>, DeviceError> 
         uid: enrol.uid,
         kind: enrol.kind,
         name: name.to_owned(),
-        public_key: Some(public_key.as_str().to_owned()),
+        public_key,
+        secret,
+        suite,
         token_hash: enrol.token_hash,
         enrolled_at: ctx.now,
     })])
@@ -89,7 +102,22 @@ mod tests {
             kind: DeviceKind::Push,
             name: name.into(),
             public_key: Some(public_key()),
+            secret: None,
+            suite: None,
             token_hash: hash_secret("device token"),
+        }
+    }
+
+    const SUITE: &str = "OCRA-1:HOTP-SHA256-8:QN08-T1M";
+
+    fn enrol_reader() -> Enrol {
+        Enrol {
+            kind: DeviceKind::Ocra,
+            name: "Card reader".into(),
+            public_key: None,
+            secret: Some("sealed secret".into()),
+            suite: Some(SUITE.into()),
+            ..enrol("unused")
         }
     }
 
@@ -101,6 +129,8 @@ mod tests {
             kind: DeviceKind::Push,
             name: "Anna's iPhone".into(),
             public_key: Some(public_key().as_str().to_owned()),
+            secret: None,
+            suite: None,
             token_hash: hash_secret("device token"),
             enrolled_at: secs(0),
         })
@@ -176,6 +206,60 @@ mod tests {
     }
 
     #[test]
+    fn enrolling_an_ocra_device_records_its_sealed_secret_and_suite_only() {
+        let mut command = enrol_reader();
+        command.public_key = Some(public_key());
+        let events = when(&[], Command::Enrol(command), secs(0)).unwrap();
+        let [Event::DeviceEnrolled(enrolled)] = events.as_slice() else {
+            panic!("expected one DeviceEnrolled event, got {events:?}")
+        };
+        assert_eq!(enrolled.kind, DeviceKind::Ocra);
+        assert_eq!(enrolled.secret.as_deref(), Some("sealed secret"));
+        assert_eq!(enrolled.suite.as_deref(), Some(SUITE));
+        assert_eq!(enrolled.public_key, None);
+        let device = replay(&events).unwrap();
+        assert_eq!(device.secret.as_deref(), Some("sealed secret"));
+        assert_eq!(
+            (device.suite.as_deref(), device.public_key),
+            (Some(SUITE), None)
+        );
+    }
+
+    #[test]
+    fn a_push_device_keeps_no_secret_or_suite() {
+        let mut command = enrol("Anna's iPhone");
+        command.secret = Some("sealed secret".into());
+        command.suite = Some(SUITE.into());
+        assert_eq!(
+            when(&[], Command::Enrol(command), secs(0)),
+            Ok(vec![enrolled()])
+        );
+    }
+
+    #[test]
+    fn an_ocra_device_without_a_secret_or_a_suite_is_refused() {
+        for (secret, suite) in [(None, Some(SUITE)), (Some("sealed"), None)] {
+            let mut command = enrol_reader();
+            command.secret = secret.map(str::to_owned);
+            command.suite = suite.map(str::to_owned);
+            assert_eq!(
+                when(&[], Command::Enrol(command), secs(0)),
+                Err(DeviceError::MissingSecret)
+            );
+        }
+    }
+
+    #[test]
+    fn an_ocra_device_with_a_malformed_suite_is_refused() {
+        let mut command = enrol_reader();
+        command.suite = Some("OCRA-1:HOTP-MD5-8:QN08".into());
+        assert_eq!(
+            when(&[], Command::Enrol(command), secs(0)),
+            Err(DeviceError::InvalidSuite)
+        );
+    }
+
+    #[test]
     fn blank_and_overlong_names_are_refused() {
         for name in ["", "   ", &"x".repeat(101)] {
             let result = when(&[], Command::Enrol(enrol(name)), secs(0));
@@ -187,6 +271,7 @@ mod tests {
     #[test]
     fn kinds_and_statuses_use_lowercase_names() {
         assert_eq!(serde_json::to_value(DeviceKind::Push).unwrap(), "push");
+        assert_eq!(serde_json::to_value(DeviceKind::Ocra).unwrap(), "ocra");
         assert_eq!(
             serde_json::to_value(DeviceStatus::Revoked).unwrap(),
             "revoked"

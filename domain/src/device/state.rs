@@ -12,6 +12,8 @@ string_enum! {
     pub enum DeviceKind as "kind" {
         /// An app that receives pushes and signs approvals with a P-256 key.
         Push => "push",
+        /// A card reader or code generator answering OCRA challenges with a shared secret.
+        Ocra => "ocra",
     }
 }
 
@@ -40,6 +42,10 @@ pub struct Device {
     pub name: String,
     /// Its public key, for a push device.
     pub public_key: Option<PublicKey>,
+    /// Its secret, encrypted by the server, for an OCRA device.
+    pub secret: Option<String>,
+    /// Its OCRA suite, for an OCRA device.
+    pub suite: Option<String>,
     /// The hash of its device token.
     pub token_hash: String,
     /// Whether it may still act.
@@ -73,6 +79,8 @@ pub fn evolve(state: Option<Device>, event: &Event) -> Option<Device> {
                 .public_key
                 .as_deref()
                 .and_then(|key| PublicKey::parse(key).ok()),
+            secret: enrolled.secret.clone(),
+            suite: enrolled.suite.clone(),
             token_hash: enrolled.token_hash.clone(),
             status: DeviceStatus::Active,
             enrolled_at: enrolled.enrolled_at,

@@ -1,5 +1,6 @@
 //! Given / when / then tests of the action request aggregate, with shared fixtures.
 
+mod otp;
 mod properties;
 mod refusals;
 mod transitions;
@@ -44,6 +45,7 @@ fn create() -> Create {
         display: None,
         method: Method::Push,
         devices: vec![PHONE, TABLET],
+        challenge: None,
         ttl: TtlSeconds::default(),
         nonce: NONCE.into(),
         idempotency_key: None,
@@ -126,6 +128,7 @@ fn confirmed(at: DateTime<Utc>) -> Event {
         token_hash: hash_secret(&derive_token(TOKEN_KEY, REQUEST)),
         token_expires_at: at + Duration::seconds(60),
         at,
+        otp_step: None,
     }
 }
 

@@ -12,6 +12,7 @@ enum Step {
     Cancel,
     Expire,
     Consume { matching: bool },
+    VerifyCode { device: Option<Uuid>, good: bool },
     Wait { seconds: i64 },
 }
 
@@ -26,6 +27,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Cancel),
         2 => Just(Step::Expire),
         3 => any::<bool>().prop_map(|matching| Step::Consume { matching }),
+        3 => (prop::option::of(device()), any::<bool>())
+            .prop_map(|(device, good)| Step::VerifyCode { device, good }),
         3 => (1i64..120).prop_map(|seconds| Step::Wait { seconds }),
     ]
 }
@@ -58,7 +61,13 @@ impl Signatures {
     }
 }
 
-fn command(step: &Step, signatures: &Signatures) -> Option<Command> {
+/// The reader's code at `now` when `good`, else a code from an hour earlier.
+fn code(now: DateTime<Utc>, good: bool) -> String {
+    let minute = u64::try_from(now.timestamp()).unwrap() / 60;
+    otp::code_at(if good { minute } else { minute - 60 })
+}
+
+fn command(step: &Step, signatures: &Signatures, now: DateTime<Utc>) -> Option<Command> {
     Some(match step {
         Step::Confirm { device, good } => {
             confirm(*device, signatures.get(*device, Decision::Confirm, *good))
@@ -70,6 +79,11 @@ fn command(step: &Step, signatures: &Signatures) -> Option<Command> {
         Step::Expire => Command::Expire,
         Step::Consume { matching: true } => consume(payload()),
         Step::Consume { matching: false } => consume(json!({"amount": "999.00"})),
+        Step::VerifyCode { device, good } => Command::VerifyCode {
+            device_id: *device,
+            code: code(now, *good),
+            check: otp::check(),
+        },
         Step::Wait { .. } => return None,
     })
 }
@@ -78,10 +92,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn any_history_keeps_the_lifecycle_invariants(steps in prop::collection::vec(step(), 0..40)) {
+    fn any_history_keeps_the_lifecycle_invariants(
+        steps in prop::collection::vec(step(), 0..40),
+        fallback in any::<bool>(),
+    ) {
         let signatures = Signatures::new();
         let mut now = secs(0);
-        let mut log = decide(None, Command::Create(create()), &Context::new(now, TOKEN_KEY)).unwrap();
+        let create = Create {
+            challenge: fallback.then(|| "48213377".to_owned()),
+            ..create()
+        };
+        let mut log = decide(None, Command::Create(create), &Context::new(now, TOKEN_KEY)).unwrap();
         let mut state = replay(&log);
 
         for step in &steps {
@@ -90,10 +111,17 @@ proptest! {
                 continue;
             }
             let before = state.clone().unwrap();
-            let command = command(step, &signatures).unwrap();
+            let command = command(step, &signatures, now).unwrap();
             let result = decide(state.as_ref(), command, &Context::new(now, TOKEN_KEY));
             if before.status.is_final() {
                 prop_assert!(result.is_err(), "a final request accepted {step:?}: {result:?}");
+            }
+            if matches!(step, Step::VerifyCode { .. }) && !fallback && before.status == Status::Pending {
+                prop_assert!(result.is_err(), "a code without a challenge was checked: {result:?}");
+            }
+            if matches!(step, Step::VerifyCode { good: false, .. }) {
+                let confirms = result.iter().flatten().any(|e| matches!(e, Event::Confirmed { .. }));
+                prop_assert!(!confirms, "a wrong code confirmed: {result:?}");
             }
             for event in result.unwrap_or_default() {
                 state = evolve(state, &event);

@@ -6,6 +6,11 @@ fn other_commands() -> Vec<Command> {
     vec![
         confirm(PHONE, sign(PHONE, Decision::Confirm)),
         reject(PHONE, sign(PHONE, Decision::Reject)),
+        Command::VerifyCode {
+            device_id: None,
+            code: "12345678".into(),
+            check: super::otp::check(),
+        },
         Command::Cancel,
         Command::Expire,
         consume(payload()),
@@ -51,13 +56,16 @@ fn a_push_without_devices_is_refused() {
 }
 
 #[test]
-fn methods_other_than_push_are_not_supported_yet() {
-    for method in [Method::Ocra, Method::Sms, Method::Email, Method::Voice] {
-        let mut command = create();
-        command.method = method;
-        given(&[])
-            .when(Command::Create(command))
-            .then_err(DomainError::UnsupportedMethod(method));
+fn sent_code_methods_are_not_supported_yet_with_or_without_a_challenge() {
+    for method in [Method::Sms, Method::Email, Method::Voice] {
+        for challenge in [None, Some("12345678".to_owned())] {
+            let mut command = create();
+            command.method = method;
+            command.challenge = challenge;
+            given(&[])
+                .when(Command::Create(command))
+                .then_err(DomainError::UnsupportedMethod(method));
+        }
     }
 }
 
