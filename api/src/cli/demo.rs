@@ -1,12 +1,15 @@
 //! `countersign demo`: one whole approval, played by a bank and a phone over real HTTP against a
 //! server started in-process on a temporary SQLite file, then the request's event history.
 
+use std::time::Duration;
+
 use countersign_domain::approval::Decision;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::authenticator::{pick, Authenticator};
 use super::local::LocalServer;
-use super::phone::{Answer, Bank, Phone};
+use super::phone::{Answer, Bank};
 
 /// The fields of an answer worth reading in a terminal, with long values shortened.
 fn brief(value: &Value) -> String {
@@ -62,17 +65,12 @@ pub async fn run() -> anyhow::Result<()> {
 
     let http = reqwest::Client::new();
     let bank = Bank::new(http.clone(), base, &client.id.to_string(), &client.secret);
-    let mut phone = Phone::new(http, base);
-
-    let enrolled = bank
-        .enrol("anna", "Anna's phone", &phone.public_key())
-        .await?;
+    let (phone, enrolled) = Authenticator::enrol(&bank, http, base, "anna", "Anna's phone").await?;
     show(
         "bank",
         "POST /v1/users/anna/devices {kind: push, public_key}",
         &enrolled,
     );
-    phone.enrolled(&enrolled)?;
 
     let payload = json!({"amount": "234.00", "currency": "EUR", "bankTransferRecipientId": "R1", "uid": "anna"});
     let body = json!({
@@ -89,15 +87,15 @@ pub async fn run() -> anyhow::Result<()> {
         "POST /v1/action-requests (234.00 EUR to ACME GmbH)",
         &created,
     );
+    anyhow::ensure!(
+        created.status.as_u16() == 201,
+        "the request was not created"
+    );
     let id = created.body["id"].as_str().unwrap_or_default().to_owned();
 
-    let inbox = phone.inbox().await?;
+    let inbox = phone.inbox(Duration::ZERO).await?;
     show("phone", "GET /v1/devices/{device}/inbox", &inbox);
-    let item = inbox.body.get(0).cloned().unwrap_or(Value::Null);
-    anyhow::ensure!(
-        item["id"] == created.body["id"],
-        "the request is not in the inbox"
-    );
+    let item = pick(&inbox.body, Some(id.parse()?))?;
 
     let confirmed = phone.decide(&item, Decision::Confirm).await?;
     show(

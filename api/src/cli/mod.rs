@@ -3,6 +3,7 @@
 //! Exit status: 0 success, 1 the operation failed or found a fault, 2 bad usage (clap's own).
 //! Errors go to stderr as one sentence, never a panic or a backtrace.
 
+mod authenticator;
 mod bench;
 mod demo;
 mod local;
@@ -60,6 +61,10 @@ enum Command {
     /// Measures full approval lifecycles against an in-process server: on a fresh SQLite file,
     /// or on the PostgreSQL database given by `--database-url postgres://…`.
     Bench(bench::BenchArgs),
+    /// A reference push authenticator kept in a local file, for testing a back end without a
+    /// phone.
+    #[command(subcommand)]
+    Authenticator(authenticator::AuthenticatorCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -219,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Projections(command) => projections_command(&cli.database_url, command).await?,
         Command::Demo => demo::run().await?,
         Command::Bench(args) => bench::run(args, &cli.database_url).await?,
+        Command::Authenticator(command) => authenticator::run(command).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

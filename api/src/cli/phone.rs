@@ -101,13 +101,21 @@ impl Bank {
     /// Enrols a push device for `uid`.
     pub async fn enrol(&self, uid: &str, name: &str, public_key: &str) -> anyhow::Result<Answer> {
         let body = json!({"kind": "push", "name": name, "public_key": public_key});
-        self.call(
-            Method::POST,
-            &format!("/v1/users/{uid}/devices"),
-            Some(&body),
-        )
-        .await
+        let path = format!("/v1/users/{}/devices", segment(uid));
+        self.call(Method::POST, &path, Some(&body)).await
     }
+}
+
+/// `text` as one URL path segment: all but RFC 3986's unreserved characters percent-encoded.
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A push authenticator holding a P-256 device key.
@@ -251,5 +259,16 @@ impl Phone {
             Some(&body),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_id_is_one_path_segment_whatever_it_holds() {
+        assert_eq!(segment("anna-1_b.c~"), "anna-1_b.c~");
+        assert_eq!(segment("a b/c?d#é"), "a%20b%2Fc%3Fd%23%C3%A9");
     }
 }
