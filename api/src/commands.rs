@@ -151,6 +151,19 @@ impl Aggregate for Devices {
     }
 }
 
+/// The current state of one aggregate instance, from its stream.
+pub async fn load<A: Aggregate>(
+    app: &AppState,
+    id: Uuid,
+) -> Result<Option<A::State>, CommandError<A::Error>> {
+    let recorded = app.store.read_stream(&A::stream(id)).await?;
+    let history = recorded
+        .iter()
+        .map(|r| A::decode(r).map_err(CommandError::Decode))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(history.iter().fold(None, A::evolve))
+}
+
 /// Runs a command against one aggregate instance. `command` is called once per attempt.
 pub async fn execute<A: Aggregate>(
     app: &AppState,

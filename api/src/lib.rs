@@ -17,6 +17,7 @@ pub mod extract;
 pub mod keys;
 pub mod meta;
 pub mod routes;
+pub mod sealed;
 pub mod state;
 pub use countersign_store::time;
 pub mod views;

@@ -149,7 +149,8 @@ pub fn create_rows() -> Vec<Row> {
         field("unknown method", "method", json!("telepathy")),
         field("unknown device selection", "devices", json!("some")),
         field("method not offered", "method", json!("sms")).expect(422, "invalid_request"),
-        field("fallback not offered", "fallback", json!("ocra")).expect(422, "invalid_request"),
+        field("unknown fallback", "fallback", json!("sms")),
+        field("fallback as a number", "fallback", json!(1)),
         field(
             "callback_url not http",
             "callback_url",
@@ -217,8 +218,16 @@ pub fn other_rows(id: &str, phone: &Phone, item: &Value) -> Vec<Row> {
             enrol,
             json!({"kind": "push", "public_key": "AAAA"}),
         ),
-        post("ocra device", enrol, json!({"kind": "ocra", "name": "r"}))
-            .expect(422, "invalid_request"),
+        post(
+            "unknown device kind",
+            enrol,
+            json!({"kind": "fax", "name": "r"}),
+        ),
+        post(
+            "ocra device with a public key",
+            enrol,
+            json!({"kind": "ocra", "name": "r", "public_key": "AAAA"}),
+        ),
         post(
             "consume without payload",
             consume,

@@ -8,7 +8,8 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use countersign_domain::action_request::{ActionRequest, Command, Create, DomainError, Status};
-use countersign_domain::binding::canonical;
+use countersign_domain::binding::{binding, canonical, default_display};
+use countersign_domain::codes;
 use countersign_domain::values::{
     ActionName, DeviceSelection, Display, Method, TtlSeconds, UserId,
 };
@@ -128,13 +129,21 @@ async fn create(
         Some(seconds) => field(TtlSeconds::parse(seconds))?,
         None => TtlSeconds::default(),
     };
-    if body.fallback.is_some() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            "fallback: no fallback method is available on this server",
-        ));
-    }
+    let method = body.method.unwrap_or(Method::Push);
+    let fallback = match body.fallback.as_deref() {
+        None => false,
+        Some("ocra") if method == Method::Push => true,
+        Some("ocra") => {
+            return Err(ApiError::invalid_request(
+                "fallback: only a push request takes a fallback",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_request(format!(
+                "fallback: unknown fallback {other:?} (ocra)"
+            )))
+        }
+    };
     let callback_url = body.callback_url.map(callback_url).transpose()?;
     let key = idempotency_key(&headers)?;
     let request_hash = hex::encode(Sha256::digest(canonical(&raw)));
@@ -148,20 +157,32 @@ async fn create(
             return replay_idempotent(&app, &existing, &request_hash);
         }
     }
-    let method = body.method.unwrap_or(Method::Push);
     let devices = app
         .reads
         .devices_of_user(client.id, uid.as_str())
         .await
         .map_err(ApiError::internal)?;
-    let mut devices: Vec<Uuid> = devices
-        .iter()
-        .filter(|d| d.is_active() && d.kind == "push")
-        .map(|d| d.device_id)
-        .collect();
+    let of_kind = |kind: &str| -> Vec<Uuid> {
+        let active = devices.iter().filter(|d| d.is_active() && d.kind == kind);
+        active.map(|d| d.device_id).collect()
+    };
+    let mut addressed = match method {
+        Method::Ocra => of_kind("ocra"),
+        _ => of_kind("push"),
+    };
     if body.devices.unwrap_or_default() == DeviceSelection::One {
-        devices.truncate(1);
+        addressed.truncate(1);
     }
+    if fallback {
+        addressed.extend(of_kind("ocra"));
+    }
+    let challenge = (method == Method::Ocra || fallback).then(|| {
+        let shown = display
+            .clone()
+            .unwrap_or_else(|| default_display(&body.payload));
+        let binding = binding(&action, &shown, &body.payload, &uid);
+        codes::challenge(&app.keys.challenge_key, &binding)
+    });
     let id = Uuid::now_v7();
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -173,8 +194,8 @@ async fn create(
         payload: body.payload,
         display,
         method,
-        devices,
-        challenge: None,
+        devices: addressed,
+        challenge,
         ttl,
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         idempotency_key: key.clone(),

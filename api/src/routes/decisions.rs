@@ -18,6 +18,7 @@ use crate::commands::{execute, ActionRequests, CommandError};
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath};
 use crate::meta::RequestMeta;
+use crate::routes::codes;
 use crate::state::AppState;
 use crate::views::action_request_view;
 
@@ -80,10 +81,21 @@ async fn decide(
     if body.device_id != device.device_id {
         return Err(ApiError::not_found());
     }
-    if body.otp.is_some() {
-        return Err(ApiError::invalid_request(
-            "otp: this device decides with a signature, not a code",
-        ));
+    if let Some(otp) = &body.otp {
+        if decision == Decision::Reject || device.kind != "ocra" {
+            return Err(ApiError::invalid_request(
+                "otp: only an OCRA device confirms with a code; others sign their decision",
+            ));
+        }
+        let request = app
+            .reads
+            .action_request(id)
+            .await
+            .map_err(ApiError::internal)?
+            .filter(|r| r.client_id == device.client_id && r.devices.contains(&device.device_id))
+            .ok_or_else(ApiError::not_found)?;
+        let metadata = meta.metadata(ActorKind::Device, device.device_id);
+        return codes::verify(&app, &request, vec![device.device_id], otp, &metadata, None).await;
     }
     let signature = decode_signature(
         body.signature
@@ -127,18 +139,30 @@ async fn decide(
             }
             other => other.into(),
         })?;
-    let failed = outcome.events.iter().find_map(|e| match e {
+    refuse_failed_attempt(
+        &outcome.events,
+        "invalid_signature",
+        "the signature does not verify with this device's key",
+    )?;
+    let view = action_request_view(&outcome.state, app.now(), None);
+    Ok(Json(view).into_response())
+}
+
+/// `422` with `attempts_left` when the command recorded a failed verification.
+pub fn refuse_failed_attempt(
+    events: &[Event],
+    code: &'static str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let failed = events.iter().find_map(|e| match e {
         Event::VerificationFailed { attempts_left, .. } => Some(*attempts_left),
         _ => None,
     });
-    if let Some(attempts_left) = failed {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_signature",
-            "the signature does not verify with this device's key",
-        )
-        .with("attempts_left", attempts_left));
+    match failed {
+        Some(attempts_left) => Err(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+                .with("attempts_left", attempts_left),
+        ),
+        None => Ok(()),
     }
-    let view = action_request_view(&outcome.state, app.now(), None);
-    Ok(Json(view).into_response())
 }

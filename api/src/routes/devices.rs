@@ -7,6 +7,7 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use countersign_domain::codes;
 use countersign_domain::device::{Command, DeviceError, DeviceKind, Enrol};
 use countersign_domain::token::hash_secret;
 use countersign_domain::values::{PublicKey, UserId};
@@ -24,8 +25,12 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery};
 use crate::meta::RequestMeta;
 use crate::routes::wait::{if_none_match, wait_for_change, WaitQuery};
+use crate::sealed;
 use crate::state::AppState;
 use crate::time;
+
+/// The OCRA suite of enrolled OCRA devices (API.md, Codes).
+pub const OCRA_SUITE: &str = "OCRA-1:HOTP-SHA256-8:QN08-T1M";
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -57,14 +62,18 @@ async fn enrol(
     let uid = user_id(&uid)?;
     let kind = match body.kind.as_str() {
         "push" => DeviceKind::Push,
+        "ocra" => DeviceKind::Ocra,
         other => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("kind: {other:?} devices are not available on this server (use \"push\")"),
-            ))
+            return Err(ApiError::invalid_request(format!(
+                "kind: unknown device kind {other:?} (push or ocra)"
+            )))
         }
     };
+    if kind == DeviceKind::Ocra && body.public_key.is_some() {
+        return Err(ApiError::invalid_request(
+            "public_key: an OCRA device has no public key",
+        ));
+    }
     let public_key = body
         .public_key
         .as_deref()
@@ -75,6 +84,11 @@ async fn enrol(
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let device_token = format!("cdt_{}", URL_SAFE_NO_PAD.encode(bytes));
     let id = Uuid::now_v7();
+    let ocra_secret = (kind == DeviceKind::Ocra).then(|| {
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        secret
+    });
     let command = Command::Enrol(Enrol {
         id,
         client_id: client.id,
@@ -82,14 +96,14 @@ async fn enrol(
         kind,
         name: body.name,
         public_key,
-        secret: None,
-        suite: None,
+        secret: ocra_secret.map(|s| sealed::seal(&app.keys, id, &s)),
+        suite: ocra_secret.map(|_| OCRA_SUITE.to_owned()),
         token_hash: hash_secret(&device_token),
     });
     let metadata = meta.metadata(ActorKind::Client, client.id);
     let outcome = execute::<Devices>(&app, id, &metadata, || command.clone()).await?;
     let device = outcome.state;
-    let body = json!({
+    let mut body = json!({
         "device_id": device.id,
         "kind": device.kind,
         "name": device.name,
@@ -98,7 +112,23 @@ async fn enrol(
         "device_token": device_token,
         "enrolled_at": time::format(device.enrolled_at),
     });
+    if let Some(secret) = ocra_secret {
+        body["ocra"] = ocra_enrolment(device.uid.as_str(), &secret);
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// What an OCRA token is loaded with, shown once: the suite, the secret in base32, and an
+/// `otpauth://ocra/…` URI carrying both.
+fn ocra_enrolment(uid: &str, secret: &[u8]) -> serde_json::Value {
+    let secret = codes::base32_encode(secret);
+    let mut uri = reqwest::Url::parse("otpauth://ocra/").expect("a valid base URI");
+    uri.set_path(&format!("Countersign:{uid}"));
+    uri.query_pairs_mut()
+        .append_pair("secret", &secret)
+        .append_pair("issuer", "Countersign")
+        .append_pair("suite", OCRA_SUITE);
+    json!({"suite": OCRA_SUITE, "secret": secret, "uri": uri.to_string()})
 }
 
 async fn list(

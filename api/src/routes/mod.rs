@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per resource, merged into one router.
 
 pub mod action_requests;
+pub mod codes;
 pub mod decisions;
 pub mod devices;
 pub mod health;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(action_requests::router())
         .merge(decisions::router())
+        .merge(codes::router())
         .merge(devices::router())
         .merge(tokens::router())
         .merge(health::router())
