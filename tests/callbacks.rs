@@ -3,63 +3,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use axum::routing::post;
 use common::process::{client_credential, start};
+use common::receiver::{free_port, Receiver};
 use common::{create_body, spawn_app_with, transfer, Auth, ACTION};
 use countersign_api::delivery::signature;
 use countersign_api::keys::ServerKeys;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// A callback receiver on a real port that refuses the first `fail_first` deliveries.
-#[derive(Clone, Default)]
-struct Receiver {
-    received: Arc<Mutex<Vec<(String, String)>>>,
-    calls: Arc<AtomicUsize>,
-    fail_first: usize,
-}
-
-impl Receiver {
-    async fn serve(self, listener: tokio::net::TcpListener) {
-        let app = axum::Router::new().route(
-            "/hook",
-            post(move |headers: HeaderMap, body: String| {
-                let receiver = self.clone();
-                async move {
-                    let call = receiver.calls.fetch_add(1, Ordering::SeqCst);
-                    if call < receiver.fail_first {
-                        return AxumStatus::INTERNAL_SERVER_ERROR;
-                    }
-                    let signed = headers
-                        .get("countersign-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    receiver.received.lock().unwrap().push((signed, body));
-                    AxumStatus::NO_CONTENT
-                }
-            }),
-        );
-        axum::serve(listener, app).await.unwrap();
-    }
-
-    fn deliveries(&self) -> Vec<(String, String)> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-/// A free loopback port, with nothing listening on it yet.
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
 
 /// Checks the `t=…,v1=…` header against the body and the client's callback key.
 fn assert_signed(header: &str, body: &str, key: &[u8]) {

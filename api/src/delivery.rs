@@ -2,7 +2,7 @@
 //! backoff until the receiver answers 2xx or the message's deadline passes.
 //!
 //! Callbacks carry `Countersign-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key,
-//! "<t>.<body>")>`, where the key is the client's callback key ([`ServerKeys::callback_key`]).
+//! "<t>.<body>")>`, where the key is the client's callback key ([`crate::keys::ServerKeys::callback_key`]).
 
 use std::time::Duration;
 
@@ -11,7 +11,6 @@ use countersign_projections::outbox::{self, Attempt, OutboxItem};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::keys::ServerKeys;
 use crate::state::AppState;
 
 /// Messages claimed per sweep.
@@ -70,7 +69,7 @@ pub async fn sweep(
         if !outbox::claim(pool, item.id, now, now + LEASE).await? {
             continue;
         }
-        let attempt = deliver(http, &app.keys, &item, app.now(), backoff_base).await;
+        let attempt = deliver(http, app, &item, app.now(), backoff_base).await;
         outbox::record(pool, &item, app.now(), &attempt).await?;
         match &attempt {
             Attempt::Delivered { .. } => {
@@ -85,16 +84,32 @@ pub async fn sweep(
     Ok(attempted)
 }
 
+/// Callbacks go to the client's URL, signed with its callback key; other messages go to the
+/// configured channel their `target` names.
 async fn deliver(
     http: &reqwest::Client,
-    keys: &ServerKeys,
+    app: &AppState,
     item: &OutboxItem,
     now: DateTime<Utc>,
     backoff_base: Duration,
 ) -> Attempt {
     let retry_at =
         now + chrono::Duration::from_std(backoff(backoff_base, item.attempts)).unwrap_or(LEASE);
-    let key = keys.callback_key(item.client_id);
+    if item.kind != "callback" {
+        let sent = match app.channels.get(&item.target) {
+            Some(channel) => channel.post(http, &item.body).await,
+            None => Err((None, format!("no {} channel is configured", item.target))),
+        };
+        return match sent {
+            Ok(status_code) => Attempt::Delivered { status_code },
+            Err((status_code, error)) => Attempt::Failed {
+                status_code,
+                error,
+                retry_at,
+            },
+        };
+    }
+    let key = app.keys.callback_key(item.client_id);
     let sent = http
         .post(&item.target)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

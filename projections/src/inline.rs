@@ -136,6 +136,9 @@ async fn apply_action_request(
         upsert_status(conn, status_table, &next).await?;
         if let Some(outbox) = tables.outbox {
             crate::outbox::enqueue_callback(conn, outbox, recorded, &next).await?;
+            if let Event::PushSent { device_id, .. } = &event {
+                crate::outbox::enqueue_push(conn, outbox, recorded, &next, *device_id).await?;
+            }
         }
     }
     match (&event, tables.links, tables.devices) {

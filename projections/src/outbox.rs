@@ -53,6 +53,38 @@ pub async fn enqueue_callback(
     Ok(())
 }
 
+/// Queues the push-gateway notification of one device for a new request.
+pub async fn enqueue_push(
+    conn: &mut dyn Sql,
+    table: &str,
+    recorded: &RecordedEvent,
+    state: &ActionRequest,
+    device_id: Uuid,
+) -> Result<(), InlineError> {
+    let body = json!({
+        "device_id": device_id,
+        "request_id": state.id,
+        "action": state.action,
+        "display": state.display,
+        "expires_at": time::format(state.expires_at),
+    });
+    let sql = format!(
+        "insert into {table} (id, kind, request_id, client_id, target, body, next_attempt_at, \
+         deliver_until, status, created_at) values ($1, 'push', $2, $3, 'push', $4, $5, $6, \
+         'pending', $5) on conflict do nothing"
+    );
+    let params = [
+        recorded.event_id.to_string().into(),
+        state.id.to_string().into(),
+        state.client_id.to_string().into(),
+        body.to_string().into(),
+        time::format(recorded.recorded_at).into(),
+        time::format(state.expires_at).into(),
+    ];
+    conn.execute(&sql, &params).await?;
+    Ok(())
+}
+
 /// A message waiting for delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxItem {

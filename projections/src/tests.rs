@@ -141,6 +141,7 @@ async fn request(
         method: Method::Push,
         devices: vec![device.0],
         challenge: None,
+        notify: Vec::new(),
         ttl: TtlSeconds::default(),
         nonce: "n".into(),
         idempotency_key: key.map(str::to_owned),

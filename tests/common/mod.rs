@@ -6,6 +6,7 @@
 pub mod device;
 mod flows;
 pub mod process;
+pub mod receiver;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -173,6 +173,10 @@ async fn create(
     if body.devices.unwrap_or_default() == DeviceSelection::One {
         addressed.truncate(1);
     }
+    let notify = match app.channels.get("push") {
+        Some(_) if method == Method::Push => addressed.clone(),
+        _ => Vec::new(),
+    };
     if fallback {
         addressed.extend(of_kind("ocra"));
     }
@@ -196,6 +200,7 @@ async fn create(
         method,
         devices: addressed,
         challenge,
+        notify,
         ttl,
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         idempotency_key: key.clone(),

@@ -29,6 +29,9 @@ pub struct Create {
     /// The OCRA challenge (see [`crate::codes::challenge`]): required for `ocra`, and with
     /// `push` it opens the OCRA fallback.
     pub challenge: Option<String>,
+    /// The devices to notify through the push gateway (each must be among `devices`); empty
+    /// when no gateway is configured.
+    pub notify: Vec<Uuid>,
     /// How long the request stays `PENDING`.
     pub ttl: TtlSeconds,
     /// A fresh random nonce for the approval message.

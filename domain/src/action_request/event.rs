@@ -20,6 +20,7 @@ pub const INVALID_OTP: &str = "invalid_otp";
 pub const EVENT_TYPES: &[&str] = &[
     "Created",
     "ChallengeIssued",
+    "PushSent",
     "VerificationFailed",
     "Confirmed",
     "Rejected",
@@ -79,6 +80,14 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A push notification to one of the devices the request is addressed to was queued for
+    /// the push gateway.
+    PushSent {
+        /// The device notified.
+        device_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A wrong signature or code was submitted.
     VerificationFailed {
         /// The device that submitted it, if it came from one.
@@ -133,6 +142,7 @@ impl Event {
         match self {
             Event::Created(_) => "Created",
             Event::ChallengeIssued { .. } => "ChallengeIssued",
+            Event::PushSent { .. } => "PushSent",
             Event::VerificationFailed { .. } => "VerificationFailed",
             Event::Confirmed { .. } => "Confirmed",
             Event::Rejected { .. } => "Rejected",
@@ -165,6 +175,7 @@ impl Event {
         match self {
             Event::Created(created) => created.created_at,
             Event::ChallengeIssued { at, .. }
+            | Event::PushSent { at, .. }
             | Event::VerificationFailed { at, .. }
             | Event::Confirmed { at, .. }
             | Event::Rejected { at, .. }
@@ -215,6 +226,10 @@ mod tests {
             created(),
             Event::ChallengeIssued {
                 challenge: "12345678".into(),
+                at: at(),
+            },
+            Event::PushSent {
+                device_id: Uuid::from_u128(3),
                 at: at(),
             },
             Event::VerificationFailed {
@@ -277,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_without_an_otp_step_leaves_it_out_and_older_data_still_reads() {
-        let mut data = every_variant()[3].data();
+        let mut data = every_variant()[4].data();
         assert_eq!(
             data.as_object_mut().unwrap().remove("otp_step"),
             Some(json!(28_928_160))

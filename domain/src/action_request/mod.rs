@@ -106,6 +106,15 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
             challenge,
             at: ctx.now,
         });
+    let pushed: Vec<Event> = create
+        .notify
+        .iter()
+        .filter(|device| create.devices.contains(device))
+        .map(|device_id| Event::PushSent {
+            device_id: *device_id,
+            at: ctx.now,
+        })
+        .collect();
     let created = Event::Created(Box::new(Created {
         id: create.id,
         client_id: create.client_id,
@@ -125,7 +134,10 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
         request_hash: create.request_hash,
         callback_url: create.callback_url,
     }));
-    Ok(std::iter::once(created).chain(issued).collect())
+    Ok(std::iter::once(created)
+        .chain(issued)
+        .chain(pushed)
+        .collect())
 }
 
 /// Whether the request still waits for a decision at `ctx.now`.

@@ -138,7 +138,7 @@ pub fn evolve(state: Option<ActionRequest>, event: &Event) -> Option<ActionReque
         (None, _) => return None,
         (Some(mut request), event) => {
             match event {
-                Event::Created(_) => {}
+                Event::Created(_) | Event::PushSent { .. } => {}
                 Event::ChallengeIssued { challenge, .. } => {
                     request.challenge = Some(challenge.clone());
                 }

@@ -46,6 +46,7 @@ fn create() -> Create {
         method: Method::Push,
         devices: vec![PHONE, TABLET],
         challenge: None,
+        notify: Vec::new(),
         ttl: TtlSeconds::default(),
         nonce: NONCE.into(),
         idempotency_key: None,

@@ -275,3 +275,21 @@ fn the_stream_id_names_the_request() {
         "action-request-0193a5b0-7c1e-7d4a-9f00-000000000001"
     );
 }
+
+#[test]
+fn creating_with_devices_to_notify_records_one_push_per_addressed_device() {
+    let command = Create {
+        notify: vec![PHONE, STRANGER],
+        ..create()
+    };
+    given(&[])
+        .at(secs(0))
+        .when(Command::Create(command))
+        .then(&[
+            created(),
+            Event::PushSent {
+                device_id: PHONE,
+                at: secs(0),
+            },
+        ]);
+}
