@@ -7,9 +7,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use countersign_domain::binding::Binding;
+use countersign_domain::codes;
 use countersign_projections::outbox::{self, Attempt, OutboxItem};
 use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
 use sha2::Sha256;
+
+use crate::channels::{Channel, Email};
 
 use crate::state::AppState;
 
@@ -97,6 +102,7 @@ async fn deliver(
         now + chrono::Duration::from_std(backoff(backoff_base, item.attempts)).unwrap_or(LEASE);
     if item.kind != "callback" {
         let sent = match app.channels.get(&item.target) {
+            Some(channel) if item.kind == "code" => send_code(http, app, channel, item).await,
             Some(channel) => channel.post(http, &item.body).await,
             None => Err((None, format!("no {} channel is configured", item.target))),
         };
@@ -131,6 +137,58 @@ async fn deliver(
             error: format!("the receiver could not be reached: {error}"),
             retry_at,
         },
+    }
+}
+
+/// Sends a code message: the code is derived again here from the server key, so it exists
+/// only in flight. Gateways get JSON with the code and a ready text; email gets the text.
+async fn send_code(
+    http: &reqwest::Client,
+    app: &AppState,
+    channel: &Channel,
+    item: &OutboxItem,
+) -> Result<u16, (Option<u16>, String)> {
+    let stored: Value =
+        serde_json::from_str(&item.body).map_err(|e| (None, format!("bad message: {e}")))?;
+    let binding = stored["binding"]
+        .as_str()
+        .and_then(|b| Binding::parse(b).ok())
+        .ok_or((None, "the message has no binding".to_owned()))?;
+    let code = codes::sent_code(&app.keys.otp_key, item.request_id, &binding);
+    let mut text = String::new();
+    if let Some(display) = stored["display"].as_object() {
+        for (label, value) in display {
+            text.push_str(&format!(
+                "{label}: {}\n",
+                value.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    text.push_str(&format!("Code: {code}\n"));
+    match channel {
+        Channel::Smtp { .. } => {
+            let to = stored["to"].as_str().unwrap_or_default();
+            let subject = "Your confirmation code";
+            channel
+                .mail(Email {
+                    to,
+                    subject,
+                    body: text,
+                })
+                .await
+        }
+        Channel::Webhook { .. } => {
+            let message = json!({
+                "request_id": item.request_id,
+                "channel": item.target,
+                "uid": stored["uid"],
+                "to": stored["to"],
+                "code": code,
+                "text": text,
+                "expires_at": stored["expires_at"],
+            });
+            channel.post(http, &message.to_string()).await
+        }
     }
 }
 

@@ -136,8 +136,19 @@ async fn apply_action_request(
         upsert_status(conn, status_table, &next).await?;
         if let Some(outbox) = tables.outbox {
             crate::outbox::enqueue_callback(conn, outbox, recorded, &next).await?;
-            if let Event::PushSent { device_id, .. } = &event {
-                crate::outbox::enqueue_push(conn, outbox, recorded, &next, *device_id).await?;
+            match &event {
+                Event::PushSent { device_id, .. } => {
+                    crate::outbox::enqueue_push(conn, outbox, recorded, &next, *device_id).await?
+                }
+                Event::CodeSent {
+                    channel,
+                    destination,
+                    ..
+                } => {
+                    let to = destination.as_deref();
+                    crate::outbox::enqueue_code(conn, outbox, recorded, &next, *channel, to).await?
+                }
+                _ => {}
             }
         }
     }
@@ -151,9 +162,15 @@ async fn apply_action_request(
                     .await?;
             }
         }
-        (Event::Confirmed { device_id, at, .. }, _, Some(devices)) => {
-            touch_device(conn, devices, *device_id, *at).await?
-        }
+        (
+            Event::Confirmed {
+                device_id: Some(device_id),
+                at,
+                ..
+            },
+            _,
+            Some(devices),
+        ) => touch_device(conn, devices, *device_id, *at).await?,
         (
             Event::Rejected {
                 device_id: Some(device_id),

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use countersign_domain::action_request::ActionRequest;
+use countersign_domain::values::Method;
 use countersign_store::sqlite::InlineError;
 use countersign_store::RecordedEvent;
 use serde_json::json;
@@ -77,6 +78,43 @@ pub async fn enqueue_push(
         recorded.event_id.to_string().into(),
         state.id.to_string().into(),
         state.client_id.to_string().into(),
+        body.to_string().into(),
+        time::format(recorded.recorded_at).into(),
+        time::format(state.expires_at).into(),
+    ];
+    conn.execute(&sql, &params).await?;
+    Ok(())
+}
+
+/// Queues the message that carries a sent code. The code itself is not in it: the worker derives
+/// it again from the server key when it sends.
+pub async fn enqueue_code(
+    conn: &mut dyn Sql,
+    table: &str,
+    recorded: &RecordedEvent,
+    state: &ActionRequest,
+    channel: Method,
+    to: Option<&str>,
+) -> Result<(), InlineError> {
+    let body = json!({
+        "request_id": state.id,
+        "uid": state.uid,
+        "to": to,
+        "action": state.action,
+        "display": state.display,
+        "binding": state.binding,
+        "expires_at": time::format(state.expires_at),
+    });
+    let sql = format!(
+        "insert into {table} (id, kind, request_id, client_id, target, body, next_attempt_at, \
+         deliver_until, status, created_at) values ($1, 'code', $2, $3, $4, $5, $6, $7, \
+         'pending', $6) on conflict do nothing"
+    );
+    let params = [
+        recorded.event_id.to_string().into(),
+        state.id.to_string().into(),
+        state.client_id.to_string().into(),
+        channel.as_str().into(),
         body.to_string().into(),
         time::format(recorded.recorded_at).into(),
         time::format(state.expires_at).into(),

@@ -142,6 +142,8 @@ async fn request(
         devices: vec![device.0],
         challenge: None,
         notify: Vec::new(),
+        code_hash: None,
+        destination: None,
         ttl: TtlSeconds::default(),
         nonce: "n".into(),
         idempotency_key: key.map(str::to_owned),

@@ -49,10 +49,36 @@ struct CreateBody {
     devices: Option<DeviceSelection>,
     ttl_seconds: Option<u32>,
     callback_url: Option<String>,
+    to: Option<String>,
 }
 
 fn field<T, E: std::fmt::Display>(result: Result<T, E>) -> Result<T, ApiError> {
     result.map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+/// Where a code goes: an email address for `email` (required), an E.164 number (`+` and 8 to 15
+/// digits) for `sms` and `voice` (optional: the gateway may know the user's number); nothing for
+/// other methods.
+fn destination(method: Method, to: Option<String>) -> Result<Option<String>, ApiError> {
+    let bad = |why: &str| Err(ApiError::invalid_request(format!("to: {why}")));
+    match (method, to) {
+        (Method::Email, None) => bad("an email address is required for method email"),
+        (Method::Email, Some(to)) => match to.parse::<lettre::Address>() {
+            Ok(_) if to.len() <= 254 => Ok(Some(to)),
+            _ => bad("not an email address"),
+        },
+        (Method::Sms | Method::Voice, Some(to)) => {
+            let digits = to.strip_prefix('+').unwrap_or("");
+            if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+                Ok(Some(to))
+            } else {
+                bad("not a phone number in E.164 form (+ and 8 to 15 digits)")
+            }
+        }
+        (Method::Sms | Method::Voice, None) => Ok(None),
+        (_, Some(_)) => bad("only sms, email and voice requests take a destination"),
+        (_, None) => Ok(None),
+    }
 }
 
 /// A callback URL: absolute `http` or `https`, at most 2,048 characters.
@@ -168,7 +194,8 @@ async fn create(
     };
     let mut addressed = match method {
         Method::Ocra => of_kind("ocra"),
-        _ => of_kind("push"),
+        Method::Push => of_kind("push"),
+        Method::Sms | Method::Email | Method::Voice => Vec::new(),
     };
     if body.devices.unwrap_or_default() == DeviceSelection::One {
         addressed.truncate(1);
@@ -180,14 +207,29 @@ async fn create(
     if fallback {
         addressed.extend(of_kind("ocra"));
     }
-    let challenge = (method == Method::Ocra || fallback).then(|| {
-        let shown = display
-            .clone()
-            .unwrap_or_else(|| default_display(&body.payload));
-        let binding = binding(&action, &shown, &body.payload, &uid);
-        codes::challenge(&app.keys.challenge_key, &binding)
-    });
+    let shown = display
+        .clone()
+        .unwrap_or_else(|| default_display(&body.payload));
+    let binding = binding(&action, &shown, &body.payload, &uid);
+    let challenge = (method == Method::Ocra || fallback)
+        .then(|| codes::challenge(&app.keys.challenge_key, &binding));
     let id = Uuid::now_v7();
+    let sends_code = matches!(method, Method::Sms | Method::Email | Method::Voice);
+    let destination = destination(method, body.to)?;
+    if sends_code && app.channels.get(method.as_str()).is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!(
+                "method: no {} channel is configured on this server",
+                method.as_str()
+            ),
+        ));
+    }
+    let code_hash = sends_code.then(|| {
+        let code = codes::sent_code(&app.keys.otp_key, id, &binding);
+        codes::code_hash(&app.keys.otp_key, &code, &binding)
+    });
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let create = Create {
@@ -201,6 +243,8 @@ async fn create(
         devices: addressed,
         challenge,
         notify,
+        code_hash,
+        destination,
         ttl,
         nonce: URL_SAFE_NO_PAD.encode(nonce),
         idempotency_key: key.clone(),

@@ -89,6 +89,12 @@ pub async fn verify(
     if otp.is_empty() || otp.len() > 16 || !otp.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::invalid_request("otp: 1 to 16 letters or digits"));
     }
+    if request.code_hash.is_some() {
+        let check = CodeCheck::Sent {
+            key: app.keys.otp_key.to_vec(),
+        };
+        return record(app, request, None, otp, check, metadata, token_key).await;
+    }
     let mut keys = Vec::new();
     for device_id in candidates {
         if let Some(check) = ocra_key(app, device_id).await? {
@@ -114,8 +120,30 @@ pub async fn verify(
             "the request has no active OCRA device to check a code against",
         ));
     };
+    record(
+        app,
+        request,
+        Some(device_id),
+        otp,
+        check,
+        metadata,
+        token_key,
+    )
+    .await
+}
+
+/// Runs the verification and answers with the view or `422 invalid_otp`.
+async fn record(
+    app: &AppState,
+    request: &ActionRequest,
+    device_id: Option<Uuid>,
+    otp: &str,
+    check: CodeCheck,
+    metadata: &Metadata,
+    token_key: Option<&[u8]>,
+) -> Result<Response, ApiError> {
     let command = || Command::VerifyCode {
-        device_id: Some(device_id),
+        device_id,
         code: otp.to_owned(),
         check: check.clone(),
     };

@@ -32,6 +32,10 @@ pub struct Create {
     /// The devices to notify through the push gateway (each must be among `devices`); empty
     /// when no gateway is configured.
     pub notify: Vec<Uuid>,
+    /// For `sms`, `email` and `voice`: the keyed hash of the code to send, bound to the binding.
+    pub code_hash: Option<String>,
+    /// For `sms`, `email` and `voice`: where the client asked the code to be sent.
+    pub destination: Option<String>,
     /// How long the request stays `PENDING`.
     pub ttl: TtlSeconds,
     /// A fresh random nonce for the approval message.
@@ -102,6 +106,11 @@ pub enum CodeCheck {
         /// The device's secret, decrypted by the caller.
         key: Vec<u8>,
     },
+    /// A code sent by SMS, email or voice: its keyed hash must equal the recorded one.
+    Sent {
+        /// The key the code's hash is keyed with.
+        key: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for CodeCheck {
@@ -113,6 +122,7 @@ impl std::fmt::Debug for CodeCheck {
                 .field("suite", &suite.as_str())
                 .field("key", &"<redacted>")
                 .finish(),
+            CodeCheck::Sent { .. } => f.debug_struct("Sent").field("key", &"<redacted>").finish(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub const INVALID_OTP: &str = "invalid_otp";
 pub const EVENT_TYPES: &[&str] = &[
     "Created",
     "ChallengeIssued",
+    "CodeSent",
     "PushSent",
     "VerificationFailed",
     "Confirmed",
@@ -80,6 +81,18 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A one-time code was sent by SMS, email or voice with the display fields; only its keyed
+    /// hash, bound to the binding, is recorded.
+    CodeSent {
+        /// `sms`, `email` or `voice`.
+        channel: Method,
+        /// Where it was sent, when the client named it.
+        destination: Option<String>,
+        /// The keyed hash of the code.
+        code_hash: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A push notification to one of the devices the request is addressed to was queued for
     /// the push gateway.
     PushSent {
@@ -101,8 +114,8 @@ pub enum Event {
     },
     /// A device approved the request; a consumption token was issued.
     Confirmed {
-        /// The approving device.
-        device_id: Uuid,
+        /// The approving device; none for a code sent by SMS, email or voice.
+        device_id: Option<Uuid>,
         /// The hash of the consumption token.
         token_hash: String,
         /// When the token stops being valid.
@@ -142,6 +155,7 @@ impl Event {
         match self {
             Event::Created(_) => "Created",
             Event::ChallengeIssued { .. } => "ChallengeIssued",
+            Event::CodeSent { .. } => "CodeSent",
             Event::PushSent { .. } => "PushSent",
             Event::VerificationFailed { .. } => "VerificationFailed",
             Event::Confirmed { .. } => "Confirmed",
@@ -175,6 +189,7 @@ impl Event {
         match self {
             Event::Created(created) => created.created_at,
             Event::ChallengeIssued { at, .. }
+            | Event::CodeSent { at, .. }
             | Event::PushSent { at, .. }
             | Event::VerificationFailed { at, .. }
             | Event::Confirmed { at, .. }
@@ -228,6 +243,12 @@ mod tests {
                 challenge: "12345678".into(),
                 at: at(),
             },
+            Event::CodeSent {
+                channel: Method::Sms,
+                destination: Some("+33612345678".into()),
+                code_hash: "cd".repeat(32),
+                at: at(),
+            },
             Event::PushSent {
                 device_id: Uuid::from_u128(3),
                 at: at(),
@@ -239,7 +260,7 @@ mod tests {
                 at: at(),
             },
             Event::Confirmed {
-                device_id: Uuid::from_u128(3),
+                device_id: Some(Uuid::from_u128(3)),
                 token_hash: "ab".repeat(32),
                 token_expires_at: at(),
                 at: at(),
@@ -292,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_without_an_otp_step_leaves_it_out_and_older_data_still_reads() {
-        let mut data = every_variant()[4].data();
+        let mut data = every_variant()[5].data();
         assert_eq!(
             data.as_object_mut().unwrap().remove("otp_step"),
             Some(json!(28_928_160))

@@ -85,16 +85,25 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
     if !create.payload.is_object() {
         return Err(DomainError::InvalidPayload);
     }
+    let sends_code = matches!(create.method, Method::Sms | Method::Email | Method::Voice);
     match (create.method, create.challenge.as_deref()) {
-        (Method::Sms | Method::Email | Method::Voice, _) => {
-            return Err(DomainError::UnsupportedMethod(create.method))
-        }
         (Method::Ocra, None) | (_, Some("")) => return Err(DomainError::MissingChallenge),
-        (Method::Push | Method::Ocra, _) => {}
+        _ if sends_code && create.code_hash.is_none() => return Err(DomainError::MissingChallenge),
+        _ => {}
     }
-    if create.devices.is_empty() {
+    if create.devices.is_empty() && !sends_code {
         return Err(DomainError::NoActiveDevice);
     }
+    let sent = create
+        .code_hash
+        .clone()
+        .filter(|_| sends_code)
+        .map(|code_hash| Event::CodeSent {
+            channel: create.method,
+            destination: create.destination.clone(),
+            code_hash,
+            at: ctx.now,
+        });
     let display = create
         .display
         .unwrap_or_else(|| default_display(&create.payload));
@@ -136,6 +145,7 @@ fn create_request(create: Create, ctx: &Context) -> Result<Vec<Event>, DomainErr
     }));
     Ok(std::iter::once(created)
         .chain(issued)
+        .chain(sent)
         .chain(pushed)
         .collect())
 }
@@ -169,7 +179,7 @@ fn device_decision(
         ));
     }
     Ok(vec![match decision {
-        Decision::Confirm => confirmed(request, device_id, None, ctx),
+        Decision::Confirm => confirmed(request, Some(device_id), None, ctx),
         Decision::Reject => Event::Rejected {
             reason: RejectReason::DeclinedByUser,
             device_id: Some(device_id),
@@ -206,7 +216,7 @@ fn failed_attempt(
 /// The confirmation by `device_id`, issuing the request's consumption token.
 fn confirmed(
     request: &ActionRequest,
-    device_id: Uuid,
+    device_id: Option<Uuid>,
     otp_step: Option<i64>,
     ctx: &Context,
 ) -> Event {

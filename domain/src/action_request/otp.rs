@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{confirmed, failed_attempt, is_open, ActionRequest, CodeCheck, Context};
 use super::{DomainError, Event, INVALID_OTP};
-use crate::codes::{ocra, OcraInput};
+use crate::codes::{code_hash, ocra, OcraInput};
 
 /// Decides a [`super::Command::VerifyCode`].
 pub(super) fn verify_code(
@@ -22,13 +22,16 @@ pub(super) fn verify_code(
     if device_id.is_some_and(|device| !request.devices.contains(&device)) {
         return Err(DomainError::DeviceNotAddressed);
     }
+    let (suite, key) = match check {
+        CodeCheck::Ocra { suite, key } => (suite, key),
+        CodeCheck::Sent { key } => return verify_sent(request, code, key, ctx),
+    };
     let Some(challenge) = request.challenge.as_deref() else {
         return Err(DomainError::NoCode);
     };
     let confirming = device_id
         .or_else(|| request.devices.first().copied())
         .ok_or(DomainError::DeviceNotAddressed)?;
-    let CodeCheck::Ocra { suite, key } = check;
     for timestamp in time_steps(suite.time_step_seconds(), ctx) {
         let input = OcraInput {
             question: challenge,
@@ -38,10 +41,27 @@ pub(super) fn verify_code(
         let expected = ocra(suite, key, &input).map_err(|_| DomainError::UnsupportedSuite)?;
         if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) {
             let step = timestamp.and_then(|t| i64::try_from(t).ok());
-            return Ok(vec![confirmed(request, confirming, step, ctx)]);
+            return Ok(vec![confirmed(request, Some(confirming), step, ctx)]);
         }
     }
     Ok(failed_attempt(request, device_id, INVALID_OTP, ctx))
+}
+
+/// A code sent by SMS, email or voice: right when its keyed hash is the one recorded.
+fn verify_sent(
+    request: &ActionRequest,
+    code: &str,
+    key: &[u8],
+    ctx: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    let Some(recorded) = request.code_hash.as_deref() else {
+        return Err(DomainError::NoCode);
+    };
+    let presented = code_hash(key, code, &request.binding);
+    if bool::from(presented.as_bytes().ct_eq(recorded.as_bytes())) {
+        return Ok(vec![confirmed(request, None, None, ctx)]);
+    }
+    Ok(failed_attempt(request, None, INVALID_OTP, ctx))
 }
 
 /// The timestamps a code may be computed at: for a timed suite the current step, then the one

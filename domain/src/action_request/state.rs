@@ -58,6 +58,9 @@ pub struct ActionRequest {
     pub nonce: String,
     /// The OCRA challenge, when there is one.
     pub challenge: Option<String>,
+    /// The keyed hash of a code sent by SMS, email or voice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_hash: Option<String>,
     /// The current status, as recorded (see [`ActionRequest::effective_status`]).
     pub status: Status,
     /// Why it was rejected, once `REJECTED`.
@@ -119,6 +122,7 @@ pub fn evolve(state: Option<ActionRequest>, event: &Event) -> Option<ActionReque
                 devices: created.devices,
                 nonce: created.nonce,
                 challenge: created.challenge,
+                code_hash: None,
                 status: Status::Pending,
                 reason: None,
                 attempts_left: created.max_attempts,
@@ -139,6 +143,9 @@ pub fn evolve(state: Option<ActionRequest>, event: &Event) -> Option<ActionReque
         (Some(mut request), event) => {
             match event {
                 Event::Created(_) | Event::PushSent { .. } => {}
+                Event::CodeSent { code_hash, .. } => {
+                    request.code_hash = Some(code_hash.clone());
+                }
                 Event::ChallengeIssued { challenge, .. } => {
                     request.challenge = Some(challenge.clone());
                 }
@@ -152,7 +159,7 @@ pub fn evolve(state: Option<ActionRequest>, event: &Event) -> Option<ActionReque
                     ..
                 } => {
                     request.status = Status::Confirmed;
-                    request.decided_by = Some(*device_id);
+                    request.decided_by = *device_id;
                     request.token_hash = Some(token_hash.clone());
                     request.token_expires_at = Some(*token_expires_at);
                 }

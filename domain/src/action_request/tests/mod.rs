@@ -47,6 +47,8 @@ fn create() -> Create {
         devices: vec![PHONE, TABLET],
         challenge: None,
         notify: Vec::new(),
+        code_hash: None,
+        destination: None,
         ttl: TtlSeconds::default(),
         nonce: NONCE.into(),
         idempotency_key: None,
@@ -125,7 +127,7 @@ fn consume(payload: Value) -> Command {
 /// The event of `PHONE` confirming at `at`.
 fn confirmed(at: DateTime<Utc>) -> Event {
     Event::Confirmed {
-        device_id: PHONE,
+        device_id: Some(PHONE),
         token_hash: hash_secret(&derive_token(TOKEN_KEY, REQUEST)),
         token_expires_at: at + Duration::seconds(60),
         at,

@@ -69,7 +69,7 @@ fn verify(device_id: Option<Uuid>, code: String) -> Command {
 
 fn confirmed_by_code(device_id: Uuid, step: Option<u64>, at: DateTime<Utc>) -> Event {
     Event::Confirmed {
-        device_id,
+        device_id: Some(device_id),
         token_hash: hash_secret(&derive_token(TOKEN_KEY, REQUEST)),
         token_expires_at: at + Duration::seconds(60),
         at,
@@ -300,4 +300,81 @@ fn a_code_check_never_shows_its_key() {
     assert!(shown.contains(SUITE), "{shown}");
     assert!(!shown.contains("49, 50"), "{shown}");
     assert!(!shown.contains("1234567890"), "{shown}");
+}
+
+/// The standard request sent by SMS to no device, with the hash of `code`.
+fn sms_request(code: &str) -> Vec<Event> {
+    let mut command = create();
+    command.method = Method::Sms;
+    command.devices = Vec::new();
+    command.destination = Some("+33612345678".into());
+    let binding = match &created() {
+        Event::Created(c) => c.binding.clone(),
+        _ => unreachable!(),
+    };
+    command.code_hash = Some(crate::codes::code_hash(SENT_KEY, code, &binding));
+    decide(None, Command::Create(command), &ctx_at(secs(0))).unwrap()
+}
+
+const SENT_KEY: &[u8] = b"sent code key";
+
+fn ctx_at(now: DateTime<Utc>) -> Context<'static> {
+    Context::new(now, TOKEN_KEY)
+}
+
+fn sent_check() -> CodeCheck {
+    CodeCheck::Sent {
+        key: SENT_KEY.to_vec(),
+    }
+}
+
+#[test]
+fn a_code_sent_by_sms_is_recorded_only_as_its_hash_and_confirms_without_a_device() {
+    let events = sms_request("12345678");
+    assert!(matches!(
+        &events[1],
+        Event::CodeSent { channel: Method::Sms, destination: Some(_), code_hash, .. } if !code_hash.contains("12345678")
+    ));
+    let state = replay(events.iter()).unwrap();
+    let command = Command::VerifyCode {
+        device_id: None,
+        code: "12345678".into(),
+        check: sent_check(),
+    };
+    let decided = decide(Some(&state), command, &ctx_at(secs(10))).unwrap();
+    assert!(matches!(
+        decided[..],
+        [Event::Confirmed {
+            device_id: None,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_wrong_sent_code_costs_an_attempt_and_a_sent_code_is_no_ocra_code() {
+    let events = sms_request("12345678");
+    let state = replay(events.iter()).unwrap();
+    let wrong = Command::VerifyCode {
+        device_id: None,
+        code: "87654321".into(),
+        check: sent_check(),
+    };
+    let decided = decide(Some(&state), wrong, &ctx_at(secs(10))).unwrap();
+    assert!(matches!(
+        decided[..],
+        [Event::VerificationFailed {
+            attempts_left: 4,
+            ..
+        }]
+    ));
+    let as_ocra = Command::VerifyCode {
+        device_id: None,
+        code: "12345678".into(),
+        check: check(),
+    };
+    assert_eq!(
+        decide(Some(&state), as_ocra, &ctx_at(secs(10))),
+        Err(DomainError::NoCode)
+    );
 }

@@ -56,16 +56,13 @@ fn a_push_without_devices_is_refused() {
 }
 
 #[test]
-fn sent_code_methods_are_not_supported_yet_with_or_without_a_challenge() {
+fn a_sent_code_method_needs_the_hash_of_its_code() {
     for method in [Method::Sms, Method::Email, Method::Voice] {
-        for challenge in [None, Some("12345678".to_owned())] {
-            let mut command = create();
-            command.method = method;
-            command.challenge = challenge;
-            given(&[])
-                .when(Command::Create(command))
-                .then_err(DomainError::UnsupportedMethod(method));
-        }
+        let mut command = create();
+        command.method = method;
+        given(&[])
+            .when(Command::Create(command))
+            .then_err(DomainError::MissingChallenge);
     }
 }
 
