@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::process::{client_credential, start};
 use common::receiver::{free_port, Receiver};
 use common::{create_body, spawn_app_with, transfer, Auth, ACTION};
+use countersign_api::credentials::Role;
 use countersign_api::delivery::signature;
 use countersign_api::keys::ServerKeys;
 use reqwest::{Method, StatusCode};
@@ -87,6 +88,25 @@ async fn a_confirmation_is_posted_signed_after_two_refused_deliveries() {
         ["failed", "failed", "delivered"],
         "auditors see each attempt"
     );
+    let (auditor, secret) = app.credential(Role::Auditor, "audit", &[]).await;
+    let path = format!("/v1/audit/action-requests/{id}/deliveries");
+    let record = app
+        .call(Method::GET, &path, Auth::Basic(&auditor, &secret), None)
+        .await;
+    assert_eq!(record.status, StatusCode::OK, "{}", record.body);
+    let delivery = &record.body[0];
+    assert_eq!(delivery["kind"], "callback");
+    assert_eq!(delivery["status"], "delivered");
+    let seen: Vec<_> = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].clone())
+        .collect();
+    assert_eq!(seen, [json!("failed"), json!("failed"), json!("delivered")]);
+    assert_eq!(delivery["attempts"][0]["status_code"], 500);
+    let as_client = app.client(Method::GET, &path, None).await;
+    assert_eq!(as_client.status, StatusCode::FORBIDDEN, "auditors only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

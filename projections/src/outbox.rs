@@ -296,3 +296,84 @@ pub async fn backlog(pool: &Pool) -> Result<u64, sqlx::Error> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0))
 }
+
+/// One attempt to deliver a message, as auditors see it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttemptRecord {
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it was made.
+    pub at: String,
+    /// `delivered` or `failed`.
+    pub outcome: String,
+    /// The receiver's HTTP status (or SMTP reply code), when it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A message of one request with its attempts, as auditors see it (never a code: messages do
+/// not hold one).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// The message's id (the id of the event that queued it).
+    pub id: String,
+    /// `callback`, `push` or `code`.
+    pub kind: String,
+    /// The channel (`push`, `sms`, `email`, `voice`) or the callback URL.
+    pub target: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// When it was queued.
+    pub created_at: String,
+    /// When it was delivered.
+    pub delivered_at: Option<String>,
+    /// Every attempt so far, in order.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// The messages of one action request, oldest first, with their attempts.
+pub async fn deliveries_of(
+    pool: &Pool,
+    request_id: Uuid,
+) -> Result<Vec<DeliveryRecord>, sqlx::Error> {
+    let rows = pool
+        .rows(
+            "select id, kind, target, status, created_at, delivered_at from outbox \
+             where request_id = $1 order by id",
+            &[request_id.to_string().into()],
+        )
+        .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        let mut columns = row.into_iter();
+        let mut next = || columns.next().flatten();
+        let id = next().unwrap_or_default();
+        let attempts = pool
+            .rows(
+                "select cast(attempt as text), at, outcome, cast(status_code as text), error \
+                 from outbox_attempts where outbox_id = $1 order by attempt",
+                &[id.as_str().into()],
+            )
+            .await?
+            .into_iter()
+            .map(|a| AttemptRecord {
+                attempt: a[0].as_deref().and_then(|n| n.parse().ok()).unwrap_or(0),
+                at: a[1].clone().unwrap_or_default(),
+                outcome: a[2].clone().unwrap_or_default(),
+                status_code: a[3].as_deref().and_then(|n| n.parse().ok()),
+                error: a[4].clone(),
+            })
+            .collect();
+        out.push(DeliveryRecord {
+            id,
+            kind: next().unwrap_or_default(),
+            target: next().unwrap_or_default(),
+            status: next().unwrap_or_default(),
+            created_at: next().unwrap_or_default(),
+            delivered_at: next(),
+            attempts,
+        });
+    }
+    Ok(out)
+}

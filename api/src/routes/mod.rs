@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per resource, merged into one router.
 
 pub mod action_requests;
+pub mod audit;
 pub mod codes;
 pub mod decisions;
 pub mod devices;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(action_requests::router())
         .merge(decisions::router())
         .merge(codes::router())
+        .merge(audit::router())
         .merge(devices::router())
         .merge(tokens::router())
         .merge(health::router())
