@@ -91,6 +91,7 @@ pub struct Application {
     expiry_interval: Duration,
     delivery_interval: Duration,
     delivery_backoff: Duration,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -98,6 +99,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let keys = ServerKeys::load_or_create(&config.key_file)?;
         let db = open_database(&config.database_url, config.durable).await?;
+        let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
         let reads = ReadModels::new(db.pool());
         let listener = TcpListener::bind(config.listen)
             .await
@@ -110,10 +112,12 @@ impl Application {
             verifier: Arc::new(Verifier::default()),
             settings: Arc::new(config.settings),
             channels: Arc::new(config.channels),
+            stopping: stopping_rx,
         };
         Ok(Self {
             listener,
             state,
+            stopping: stopping_tx,
             expiry_interval: config.expiry_interval,
             delivery_interval: config.delivery_interval,
             delivery_backoff: config.delivery_backoff,
@@ -142,7 +146,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes.
+    /// Serves until `stop` completes; then long polls answer at once, no new connection is
+    /// accepted, and in-flight requests finish before this returns.
     pub async fn run_until(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -154,6 +159,11 @@ impl Application {
             self.delivery_backoff,
         ));
         let app = routes::router(self.state);
+        let stopping = self.stopping;
+        let stop = async move {
+            stop.await;
+            stopping.send_replace(true);
+        };
         let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

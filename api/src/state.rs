@@ -50,6 +50,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Delivery channels.
     pub channels: Arc<ChannelsConfig>,
+    /// Turns true when the server starts shutting down: long polls answer at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {

@@ -60,6 +60,10 @@ where
     Fut: Future<Output = Result<Option<T>, ApiError>>,
 {
     let deadline = Instant::now() + wait;
+    let mut stopping = app.stopping.clone();
+    if *stopping.borrow_and_update() {
+        return Ok(None);
+    }
     let mut head = app.store.watch_head();
     head.borrow_and_update();
     if let Some(found) = check().await? {
@@ -77,6 +81,7 @@ where
                 }
             }
             () = tokio::time::sleep_until(until) => {}
+            _ = stopping.changed() => return Ok(None),
         }
         if let Some(found) = check().await? {
             return Ok(Some(found));
