@@ -20,8 +20,9 @@ use crate::state::AppState;
 
 /// Messages claimed per sweep.
 const BATCH: u32 = 32;
-/// How long a claim holds before another worker may try the message again.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a claim holds before another worker may try the message again: longer than a
+/// delivery may take (`TIMEOUT`), short enough that a crashed worker delays little.
+const LEASE: chrono::Duration = chrono::Duration::seconds(15);
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// How long a receiver may take to answer.
