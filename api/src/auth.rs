@@ -56,12 +56,19 @@ async fn basic(parts: &Parts, state: &AppState, role: Role) -> Result<Credential
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(wrong)?;
-    let verifier = state.verifier.clone();
-    let secret = secret.to_owned();
-    let checked = credential.clone();
-    let valid = tokio::task::spawn_blocking(move || verifier.verify(&checked, &secret))
-        .await
-        .map_err(ApiError::internal)?;
+    // Only an unremembered secret costs Argon2id, on a blocking thread; the polling path
+    // usually stays on the remembered fingerprint.
+    let valid = match state.verifier.remembered(&credential, secret) {
+        Some(valid) => valid,
+        None => {
+            let verifier = state.verifier.clone();
+            let secret = secret.to_owned();
+            let checked = credential.clone();
+            tokio::task::spawn_blocking(move || verifier.verify(&checked, &secret))
+                .await
+                .map_err(ApiError::internal)?
+        }
+    };
     if !valid {
         return Err(wrong());
     }

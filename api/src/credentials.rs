@@ -240,16 +240,27 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Whether `secret` is the credential's secret. Revoked credentials never verify.
-    pub fn verify(&self, credential: &Credential, secret: &str) -> bool {
+    /// The answer without Argon2id, when there is one: `false` for a revoked credential, and
+    /// the comparison with a remembered success. `None`: only [`Verifier::verify`] can tell.
+    pub fn remembered(&self, credential: &Credential, secret: &str) -> Option<bool> {
         if credential.revoked_at.is_some() {
-            return false;
+            return Some(false);
         }
         let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let key = (credential.id, credential.secret_hash.clone());
-        if let Some(known) = self.verified.lock().expect("verifier lock").get(&key) {
-            return bool::from(known.ct_eq(&fingerprint));
+        let verified = self.verified.lock().expect("verifier lock");
+        verified
+            .get(&key)
+            .map(|known| bool::from(known.ct_eq(&fingerprint)))
+    }
+
+    /// Whether `secret` is the credential's secret. Revoked credentials never verify.
+    pub fn verify(&self, credential: &Credential, secret: &str) -> bool {
+        if let Some(known) = self.remembered(credential, secret) {
+            return known;
         }
+        let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let key = (credential.id, credential.secret_hash.clone());
         let Ok(hash) = PasswordHash::new(&credential.secret_hash) else {
             return false;
         };
@@ -289,8 +300,14 @@ mod tests {
         assert!(!stored.secret_hash.contains(&made.secret));
         assert!(stored.secret_hash.starts_with("$argon2id$"));
         let verifier = Verifier::default();
+        assert_eq!(verifier.remembered(&stored, &made.secret), None, "not yet checked");
         assert!(verifier.verify(&stored, &made.secret));
-        assert!(verifier.verify(&stored, &made.secret), "remembered");
+        assert_eq!(
+            verifier.remembered(&stored, &made.secret),
+            Some(true),
+            "remembered"
+        );
+        assert_eq!(verifier.remembered(&stored, "css_wrong"), Some(false));
         assert!(!verifier.verify(&stored, "css_wrong"));
         revoke(&pool, made.id).await.unwrap();
         let revoked = find(&pool, made.id).await.unwrap().unwrap();
