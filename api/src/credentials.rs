@@ -300,7 +300,11 @@ mod tests {
         assert!(!stored.secret_hash.contains(&made.secret));
         assert!(stored.secret_hash.starts_with("$argon2id$"));
         let verifier = Verifier::default();
-        assert_eq!(verifier.remembered(&stored, &made.secret), None, "not yet checked");
+        assert_eq!(
+            verifier.remembered(&stored, &made.secret),
+            None,
+            "not yet checked"
+        );
         assert!(verifier.verify(&stored, &made.secret));
         assert_eq!(
             verifier.remembered(&stored, &made.secret),
