@@ -27,7 +27,7 @@ impl Setup {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let (client_id, secret) = client_credential(&url);
+        let (client_id, secret) = client_credential(&url, dir.path());
         let server = start(&url, dir.path(), &[]).await;
         Self {
             server,

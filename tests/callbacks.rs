@@ -164,7 +164,7 @@ async fn a_bad_callback_url_is_refused_and_records_nothing() {
 async fn a_callback_queued_before_a_sigkill_is_delivered_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let (client_id, secret) = client_credential(&url);
+    let (client_id, secret) = client_credential(&url, dir.path());
     let address = free_port();
     let server = start(&url, dir.path(), &[]).await;
     let http = reqwest::Client::new();

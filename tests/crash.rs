@@ -124,7 +124,7 @@ async fn worker(base: String, client: Auth, n: usize, stop: Arc<AtomicBool>, led
 async fn every_acknowledged_command_survives_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let (id, secret) = common::process::client_credential(&url);
+    let (id, secret) = common::process::client_credential(&url, dir.path());
     let (id, secret) = (id.to_string(), secret);
     let mut server = start(&url, dir.path(), &[]).await;
     let stop = Arc::new(AtomicBool::new(false));

@@ -33,7 +33,7 @@ impl Pair {
     async fn start(extra: &[&str]) -> Option<Self> {
         let database = TestDatabase::for_test().await?;
         let dir = tempfile::tempdir().unwrap();
-        let client = client_credential(&database.url);
+        let client = client_credential(&database.url, dir.path());
         let a = start(&database.url, dir.path(), extra).await;
         let b = start(&database.url, dir.path(), extra).await;
         let db = Database::open(&database.url, true).await.unwrap();

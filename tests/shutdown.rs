@@ -36,7 +36,7 @@ async fn post(
 async fn sigterm_finishes_in_flight_work_ends_long_polls_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let client = client_credential(&url);
+    let client = client_credential(&url, dir.path());
     let mut server = start(&url, dir.path(), &[]).await;
     let http = reqwest::Client::new();
     let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);

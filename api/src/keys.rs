@@ -81,13 +81,21 @@ impl ServerKeys {
     }
 
     /// Loads the key file, creating it with fresh keys and mode 0600 when it does not exist.
+    /// When several processes start at once, one creates it and all use that one.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let keys = Self::generate();
-                keys.write_new(path)?;
-                Ok(keys)
+                if keys.write_new(path)? {
+                    Ok(keys)
+                } else {
+                    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                    Self::parse(path, &text)
+                }
             }
             Err(source) => Err(KeyError::Io {
                 path: path.to_owned(),
@@ -131,7 +139,9 @@ impl ServerKeys {
         })
     }
 
-    fn write_new(&self, path: &Path) -> Result<(), KeyError> {
+    /// Writes the keys to a private temporary file beside `path`, then links it to `path`, which
+    /// appears whole or not at all. `false` when another process created `path` first.
+    fn write_new(&self, path: &Path) -> Result<bool, KeyError> {
         let io = |source| KeyError::Io {
             path: path.to_owned(),
             source,
@@ -150,10 +160,23 @@ impl ServerKeys {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut out = options.open(path).map_err(io)?;
-        let text = serde_json::to_string_pretty(&file).expect("key file serializes");
-        out.write_all(text.as_bytes()).map_err(io)?;
-        out.sync_all().map_err(io)
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let temporary = dir
+            .unwrap_or_else(|| Path::new("."))
+            .join(format!(".countersign-keys-{}", uuid::Uuid::now_v7()));
+        let written = (|| {
+            let mut out = options.open(&temporary)?;
+            let text = serde_json::to_string_pretty(&file).expect("key file serializes");
+            out.write_all(text.as_bytes())?;
+            out.sync_all()?;
+            std::fs::hard_link(&temporary, path)
+        })();
+        let _ = std::fs::remove_file(&temporary);
+        match written {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(e)),
+        }
     }
 }
 
@@ -186,5 +209,20 @@ mod tests {
         let error = ServerKeys::load_or_create(&path).unwrap_err();
         assert!(matches!(error, KeyError::Invalid { .. }));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"version\":1}");
+    }
+
+    #[test]
+    fn processes_creating_the_key_file_at_once_all_get_the_same_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("countersign.keys");
+        let loaded: Vec<[u8; 32]> = std::thread::scope(|scope| {
+            let loaders: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| ServerKeys::load_or_create(&path).unwrap().token_key))
+                .collect();
+            loaders.into_iter().map(|l| l.join().unwrap()).collect()
+        });
+        assert!(loaded.windows(2).all(|w| w[0] == w[1]), "one set of keys");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "no temporary file is left behind");
     }
 }

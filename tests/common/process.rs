@@ -29,9 +29,12 @@ pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_countersign"))
 }
 
-/// Makes a client credential allowed `bank:*` with the CLI; returns its id and secret.
-pub fn client_credential(url: &str) -> (Uuid, String) {
+/// Makes a client credential allowed `bank:*` with the CLI, using the key file in `dir` that
+/// [`start`] gives the server; returns its id and secret.
+pub fn client_credential(url: &str, dir: &Path) -> (Uuid, String) {
     let added = binary()
+        .arg("--key-file")
+        .arg(dir.join("t.keys"))
         .args([
             "--database-url",
             url,
