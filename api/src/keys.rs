@@ -64,6 +64,11 @@ pub enum KeyError {
 }
 
 impl ServerKeys {
+    /// The Ed25519 key that signs tree heads.
+    pub fn audit_key(&self) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&self.audit_seed)
+    }
+
     /// Fresh random keys.
     pub fn generate() -> Self {
         let mut rng = rand::rngs::OsRng;
@@ -78,6 +83,15 @@ impl ServerKeys {
             otp_key: key(),
             audit_seed: key(),
         }
+    }
+
+    /// Loads an existing key file.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
     }
 
     /// Loads the key file, creating it with fresh keys and mode 0600 when it does not exist.

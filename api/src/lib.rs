@@ -4,6 +4,7 @@
 //! expiry task; [`Application::run_until_stopped`] serves until SIGINT or SIGTERM. The `cli`
 //! module is the `countersign` binary's whole logic.
 
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod cli;

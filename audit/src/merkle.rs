@@ -38,6 +38,26 @@ pub fn node_number(level: u32, index: u64) -> u64 {
     stored_nodes(last_leaf) + u64::from(level)
 }
 
+/// The 1-based position of the event whose append stored node `number`: the inverse of the
+/// numbering, so that a bad stored node can be blamed on an event.
+pub fn first_position_of_node(number: u64) -> u64 {
+    // Leaf `i` stores nodes `stored_nodes(i)` up to `stored_nodes(i + 1) - 1`; find the largest
+    // `i` with `stored_nodes(i) <= number`. As `stored_nodes(i) >= 2i - 64`, it is at most
+    // `number / 2 + 32`. The arithmetic is in u128 so that no size overflows.
+    let first = |i: u128| 2 * i - u128::from(i.count_ones());
+    let target = u128::from(number);
+    let (mut low, mut high) = (0u128, target / 2 + 33);
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if first(middle) <= target {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    u64::try_from(low + 1).expect("a node number's leaf fits in u64")
+}
+
 /// The largest complete subtrees a tree of `size` leaves splits into, left to right, as
 /// `(level, index)`.
 pub fn peaks(size: u64) -> Vec<(u32, u64)> {
@@ -192,6 +212,23 @@ mod tests {
         }
         assert_eq!(reloaded.root(), reference_root(&all));
         assert!(Frontier::from_peaks(37, vec![]).is_err());
+    }
+
+    #[test]
+    fn a_node_number_names_the_event_that_stored_it() {
+        let mut frontier = Frontier::new();
+        for position in 1..=2000 {
+            for (number, _) in frontier.push(leaf_hash(&[0])) {
+                assert_eq!(first_position_of_node(number), position, "node {number}");
+            }
+        }
+        assert_eq!(first_position_of_node(0), 1);
+        let first = |i: u64| 2 * u128::from(i) - u128::from(i.count_ones());
+        for number in [u64::MAX, u64::MAX - 1, 1 << 63, (1 << 40) + 12345] {
+            let leaf = first_position_of_node(number) - 1;
+            assert!(first(leaf) <= u128::from(number), "node {number}");
+            assert!(first(leaf + 1) > u128::from(number), "node {number}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use countersign_store::audit::AuditLog;
 use countersign_store::postgres::PostgresStore;
 use countersign_store::sqlite::{SqliteOptions, SqliteStore};
 use countersign_store::{EventStore, StoreError, WriterStats};
@@ -22,7 +23,7 @@ impl Database {
     /// Opens the database at `url` (creating a SQLite file if missing) and applies migrations.
     /// `durable` selects SQLite's `synchronous=FULL`; PostgreSQL commits are always durable.
     pub async fn open(url: &str, durable: bool) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if is_postgres(url) {
             let store = PostgresStore::open(url, Arc::new(InlineProjections)).await?;
             Ok(Database::Postgres(store))
         } else if url.starts_with("sqlite:") {
@@ -32,9 +33,7 @@ impl Database {
             let store = SqliteStore::open(url, options, Arc::new(InlineProjections)).await?;
             Ok(Database::Sqlite(store))
         } else {
-            Err(StoreError::Unavailable(format!(
-                "unsupported database URL {url:?}: use sqlite://PATH or postgres://HOST/DB"
-            )))
+            Err(unsupported(url))
         }
     }
 
@@ -43,6 +42,26 @@ impl Database {
         match self {
             Database::Sqlite(store) => Arc::new(store.clone()),
             Database::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+
+    /// The log's tamper-evident side, for auditors.
+    pub fn audit(&self) -> Arc<dyn AuditLog> {
+        match self {
+            Database::Sqlite(store) => Arc::new(store.audit()),
+            Database::Postgres(store) => Arc::new(store.audit()),
+        }
+    }
+
+    /// Opens only the audit's reads of the log at `url`, with no writer: it works on a log
+    /// whose end is damaged, and writes nothing but pending migrations.
+    pub async fn open_audit(url: &str) -> Result<Arc<dyn AuditLog>, StoreError> {
+        if is_postgres(url) {
+            Ok(Arc::new(PostgresStore::open_audit(url).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Arc::new(SqliteStore::open_audit(url).await?))
+        } else {
+            Err(unsupported(url))
         }
     }
 
@@ -69,4 +88,14 @@ impl Database {
             Database::Postgres(_) => "postgres",
         }
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+fn unsupported(url: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "unsupported database URL {url:?}: use sqlite://PATH or postgres://HOST/DB"
+    ))
 }

@@ -200,8 +200,8 @@ async fn upsert_status(
 ) -> Result<(), InlineError> {
     let sql = format!(
         "insert into {table} (id, client_id, uid, action, status, version, expires_at, \
-         token_expires_at, token_hash, idempotency_key, view, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         token_expires_at, token_hash, idempotency_key, view, updated_at, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          on conflict (id) do update set status = excluded.status, version = excluded.version, \
          token_expires_at = excluded.token_expires_at, token_hash = excluded.token_hash, \
          view = excluded.view, updated_at = excluded.updated_at"
@@ -221,6 +221,7 @@ async fn upsert_status(
             .expect("state serializes")
             .into(),
         time::format(state.updated_at).into(),
+        time::format(state.created_at).into(),
     ];
     match conn.execute(&sql, &params).await {
         Ok(_) => Ok(()),

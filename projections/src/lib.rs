@@ -9,6 +9,7 @@ pub mod inline;
 pub mod outbox;
 pub mod read;
 pub mod rebuild;
+pub mod search;
 pub mod sql;
 
 pub(crate) use countersign_store::time;

@@ -2,6 +2,7 @@
 //! already encoded, the recorded time, and turning inserted rows into recorded events.
 
 use chrono::{DateTime, Utc};
+use countersign_audit::Digest;
 
 use crate::error::StoreError;
 use crate::event::{AppendOutcome, ExpectedVersion, NewEvent, RecordedEvent};
@@ -41,17 +42,19 @@ impl AppendRequest {
     }
 
     /// The events as recorded: positions from `first_position`, stream versions after
-    /// `actual`, all recorded at `now`.
+    /// `actual`, all recorded at `now`, with their links in the chain.
     pub(crate) fn into_recorded(
         self,
         first_position: u64,
         actual: u64,
         now: DateTime<Utc>,
+        hashes: &[(Digest, Digest)],
     ) -> Vec<RecordedEvent> {
         let stream_id = self.stream_id;
         (0u64..)
             .zip(self.events)
-            .map(|(offset, prepared)| RecordedEvent {
+            .zip(hashes)
+            .map(|((offset, prepared), (prev_hash, hash))| RecordedEvent {
                 position: first_position + offset,
                 stream_id: stream_id.clone(),
                 stream_version: actual + 1 + offset,
@@ -61,6 +64,8 @@ impl AppendRequest {
                 data: prepared.event.data,
                 metadata: prepared.event.metadata,
                 recorded_at: now,
+                prev_hash: *prev_hash,
+                hash: *hash,
             })
             .collect()
     }
@@ -151,7 +156,8 @@ mod tests {
         )
         .unwrap();
         let now = recorded_now();
-        let events = request.into_recorded(10, 4, now);
+        let hashes = [(Digest::ZERO, Digest::ZERO); 2];
+        let events = request.into_recorded(10, 4, now, &hashes);
         let places: Vec<(u64, u64)> = events
             .iter()
             .map(|e| (e.position, e.stream_version))

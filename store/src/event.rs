@@ -5,6 +5,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use countersign_audit::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -102,6 +103,10 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When the store recorded it (UTC, microsecond precision).
     pub recorded_at: DateTime<Utc>,
+    /// The previous event's `hash` (zeros for position 1).
+    pub prev_hash: Digest,
+    /// Its link in the hash chain: SHA-256 of `prev_hash` and its canonical bytes.
+    pub hash: Digest,
 }
 
 /// What the appender believes the stream's version to be (optimistic concurrency).

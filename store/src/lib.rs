@@ -7,10 +7,12 @@
 //! deleted.
 
 mod append;
+pub mod audit;
 mod error;
 mod event;
 mod group_commit;
 mod inline;
+mod links;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;

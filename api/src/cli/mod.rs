@@ -3,6 +3,7 @@
 //! Exit status: 0 success, 1 the operation failed or found a fault, 2 bad usage (clap's own).
 //! Errors go to stderr as one sentence, never a panic or a backtrace.
 
+mod audit;
 mod authenticator;
 mod bench;
 mod demo;
@@ -56,6 +57,9 @@ enum Command {
     /// Lists and rebuilds read models.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Verifies the log, prints signed tree heads, histories, exports and evidence.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Plays a bank and a phone through one approval against an in-process server.
     Demo,
     /// Measures full approval lifecycles against an in-process server: on a fresh SQLite file,
@@ -222,6 +226,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             credentials_command(&cli.database_url, &cli.key_file, command).await?
         }
         Command::Projections(command) => projections_command(&cli.database_url, command).await?,
+        Command::Audit(command) => {
+            return audit::run(command, &cli.database_url, &cli.key_file).await
+        }
         Command::Demo => demo::run().await?,
         Command::Bench(args) => bench::run(args, &cli.database_url).await?,
         Command::Authenticator(command) => authenticator::run(command).await?,

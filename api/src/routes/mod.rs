@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(action_requests::router())
         .merge(decisions::router())
         .merge(codes::router())
-        .merge(audit::router())
+        .merge(audit::router(state.clone()))
         .merge(devices::router())
         .merge(tokens::router())
         .merge(health::router())

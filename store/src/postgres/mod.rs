@@ -3,6 +3,7 @@
 //! advisory lock, and a listener that follows every process's commits.
 
 mod append;
+mod audit;
 mod inline;
 mod listen;
 mod lock;
@@ -20,6 +21,7 @@ use sqlx::PgConnection;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::group_commit::WriterStats;
+pub use audit::PostgresAudit;
 pub use inline::{InlineError, NoInlineProjection, PgInlineProjection};
 pub use read::read_all as read_all_on;
 
@@ -48,6 +50,18 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Connects to the log at `url` for the audit alone: a small pool and no writer, so
+    /// nothing is written but pending migrations.
+    pub async fn open_audit(url: &str) -> Result<PostgresAudit, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?.application_name("countersign-audit");
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(connect)
+            .await?;
+        Self::migrate(&pool).await?;
+        Ok(PostgresAudit(pool))
+    }
+
     /// Connects to the database at `url`, such as `postgres://user@host/countersign`, runs the
     /// migrations (safe when several processes start at once), starts listening for commits and
     /// starts the writer task. Needs a Tokio runtime. The database itself must exist.
@@ -63,6 +77,8 @@ impl PostgresStore {
         Self::migrate(&pool).await?;
 
         let writer = Writer::connect(connect, inline).await?;
+        let mut writer = writer;
+        writer.link_unlinked().await?;
         let (head_sender, head) = watch::channel(0);
         listen::start(pool.clone(), head_sender.clone()).await?;
         let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);

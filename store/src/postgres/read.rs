@@ -9,10 +9,11 @@ use tokio::sync::watch;
 use crate::append::to_u64;
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
+use crate::links::digest_column;
 
 /// The columns every read selects, in the order [`decode`] expects.
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
-                       schema_version, data, metadata, recorded_at";
+                       schema_version, data, metadata, recorded_at, prev_hash, hash";
 
 /// Every event of one stream, in stream order.
 pub(crate) async fn read_stream(
@@ -84,5 +85,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Decode(format!("bad metadata: {e}")))?,
         recorded_at: row.try_get("recorded_at")?,
+        prev_hash: digest_column("prev_hash", row.try_get("prev_hash")?)?,
+        hash: digest_column("hash", row.try_get("hash")?)?,
     })
 }

@@ -11,11 +11,16 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use super::append::append_one;
+use super::audit::load_links;
 use super::inline::PgInlineProjection;
 use super::listen::CHANNEL;
 use super::lock::{lock_log, ExclusiveJob, BEGIN};
 use crate::append::{recorded_now, to_u64, AppendRequest};
+use crate::error::StoreError;
+use crate::event::AppendOutcome;
 use crate::group_commit::{BatchResult, BatchWriter};
+use crate::links::{digest_column, Links};
+use countersign_audit::Digest;
 
 /// How long the writing connection may sit idle before it is checked ahead of the next batch,
 /// so that a database restart while all was quiet costs no failed append.
@@ -29,6 +34,9 @@ pub(crate) struct Writer {
     inline: Arc<dyn PgInlineProjection>,
     /// When the connection last did any work.
     last_used: Instant,
+    /// The links of the log's end after this writer's last batch; reused when no other
+    /// process appended since.
+    links: Option<Links>,
 }
 
 impl BatchWriter for Writer {
@@ -36,13 +44,19 @@ impl BatchWriter for Writer {
 
     async fn write_batch(&mut self, requests: Vec<AppendRequest>) -> BatchResult {
         let inline = Arc::clone(&self.inline);
+        let cached = self.links.take();
         let conn = self.connection().await?;
-        let written = write_batch(conn, inline.as_ref(), requests).await;
-        if written.is_err() {
-            // The connection may be broken; the next batch starts on a fresh one.
-            self.conn = None;
+        match write_batch(conn, inline.as_ref(), requests, cached).await {
+            Ok((results, links)) => {
+                self.links = Some(links);
+                Ok(results)
+            }
+            Err(error) => {
+                // The connection may be broken; the next batch starts on a fresh one.
+                self.conn = None;
+                Err(error)
+            }
         }
-        written
     }
 
     async fn run_job(&mut self, job: ExclusiveJob) {
@@ -72,7 +86,14 @@ impl Writer {
             connect,
             inline,
             last_used: Instant::now(),
+            links: None,
         })
+    }
+
+    /// Links the events stored before the log carried links, if there are any.
+    pub(crate) async fn link_unlinked(&mut self) -> Result<(), crate::error::StoreError> {
+        let conn = self.connection().await?;
+        super::audit::link_unlinked(conn).await
     }
 
     /// The writing connection: connecting first when there is none, and replacing it when it
@@ -96,24 +117,31 @@ impl Writer {
 }
 
 /// Runs every append of the batch in its own savepoint inside one transaction that holds the
-/// log's lock from its first statement to its commit.
+/// log's lock from its first statement to its commit; gives back the links of the log's end.
 async fn write_batch(
     conn: &mut PgConnection,
     inline: &dyn PgInlineProjection,
     requests: Vec<AppendRequest>,
-) -> BatchResult {
+    cached: Option<Links>,
+) -> Result<(Vec<Result<AppendOutcome, StoreError>>, Links), sqlx::Error> {
     let mut tx = conn.begin_with(BEGIN).await?;
     lock_log(&mut tx).await?;
-    let (last_position, mut last_recorded) = last_committed(&mut tx).await?;
-    let mut next_position = last_position + 1;
+    let (last_position, mut last_recorded, last_hash) = last_committed(&mut tx).await?;
+    let mut links = match cached {
+        Some(links) if links.size() == last_position && links.last_hash == last_hash => links,
+        _ => load_links(&mut tx, last_position)
+            .await
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+    };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         let now = recorded_now().max(last_recorded);
         let mut savepoint = tx.begin().await?;
-        match append_one(&mut savepoint, inline, request, next_position, now).await {
+        let mut scratch = links.clone();
+        match append_one(&mut savepoint, inline, request, &mut scratch, now).await {
             Ok(outcome) => {
                 savepoint.commit().await?;
-                next_position += outcome.events.len() as u64;
+                links = scratch;
                 last_recorded = now;
                 results.push(Ok(outcome));
             }
@@ -123,29 +151,34 @@ async fn write_batch(
             }
         }
     }
-    if next_position > last_position + 1 {
+    if links.size() > last_position {
         sqlx::query("select pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind((next_position - 1).to_string())
+            .bind(links.size().to_string())
             .execute(&mut *tx)
             .await?;
     }
     tx.commit().await?;
-    Ok(results)
+    Ok((results, links))
 }
 
-/// The last committed position and its time (0 and the earliest time for an empty log).
-async fn last_committed(conn: &mut PgConnection) -> Result<(u64, DateTime<Utc>), sqlx::Error> {
-    let last: Option<(i64, DateTime<Utc>)> =
-        sqlx::query_as("select position, recorded_at from events order by position desc limit 1")
-            .fetch_optional(conn)
-            .await?;
+/// The last committed position, its time and its hash (0, the earliest time and zeros for an
+/// empty log).
+async fn last_committed(
+    conn: &mut PgConnection,
+) -> Result<(u64, DateTime<Utc>, Digest), sqlx::Error> {
+    let last: Option<(i64, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
+        "select position, recorded_at, hash from events order by position desc limit 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    let decode = |error: StoreError| sqlx::Error::Decode(Box::new(error));
     match last {
-        Some((position, recorded_at)) => {
-            let position = to_u64("position", position)
-                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-            Ok((position, recorded_at))
-        }
-        None => Ok((0, DateTime::<Utc>::MIN_UTC)),
+        Some((position, recorded_at, hash)) => Ok((
+            to_u64("position", position).map_err(decode)?,
+            recorded_at,
+            digest_column("hash", hash).map_err(decode)?,
+        )),
+        None => Ok((0, DateTime::<Utc>::MIN_UTC, Digest::ZERO)),
     }
 }

@@ -2,6 +2,7 @@
 //! that owns the only writing connection and commits appends in groups.
 
 mod append;
+mod audit;
 mod connect;
 mod inline;
 mod lock;
@@ -20,6 +21,7 @@ use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::group_commit::WriterStats;
+pub use audit::SqliteAudit;
 pub use connect::SqliteOptions;
 pub use inline::{InlineError, NoInlineProjection, SqliteInlineProjection};
 pub use read::read_all as read_all_on;
@@ -56,18 +58,15 @@ impl SqliteStore {
         Self::migrate(&pool).await?;
 
         let mut conn = connect.connect().await?;
-        let last: Option<(i64, String)> = sqlx::query_as(
-            "select position, recorded_at from events order by position desc limit 1",
-        )
-        .fetch_optional(&mut conn)
-        .await?;
-        let (head, last_recorded) = match last {
-            Some((position, recorded_at)) => (
-                u64::try_from(position)
-                    .map_err(|_| StoreError::Decode(format!("negative position {position}")))?,
-                read::parse_time(&recorded_at)?,
-            ),
-            None => (0, chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        let links = audit::open_links(&mut conn).await?;
+        let head = links.size();
+        let last: Option<String> =
+            sqlx::query_scalar("select recorded_at from events order by position desc limit 1")
+                .fetch_optional(&mut conn)
+                .await?;
+        let last_recorded = match last {
+            Some(recorded_at) => read::parse_time(&recorded_at)?,
+            None => chrono::DateTime::<chrono::Utc>::MIN_UTC,
         };
 
         let (head_sender, head_receiver) = watch::channel(head);
@@ -76,7 +75,7 @@ impl SqliteStore {
         let writer = Writer {
             conn,
             inline,
-            next_position: head + 1,
+            links,
             last_recorded,
         };
         tokio::spawn(group_commit::serve(
@@ -91,6 +90,15 @@ impl SqliteStore {
             head: head_receiver,
             counters,
         })
+    }
+
+    /// Opens the log at `url` for the audit alone: a read pool and no writer, so nothing is
+    /// written but pending migrations.
+    pub async fn open_audit(url: &str) -> Result<SqliteAudit, StoreError> {
+        let connect = connect::connect_options(url, SqliteOptions::default())?;
+        let pool = connect::read_pool(&connect).await?;
+        Self::migrate(&pool).await?;
+        Ok(SqliteAudit(pool))
     }
 
     /// Applies the embedded SQLite migrations (`migrations/sqlite`, the event log and every

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::event::RecordedEvent;
+use crate::links::digest_column;
 
 /// The columns every read selects, in the order [`decode`] expects.
 const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
-                       schema_version, data, metadata, recorded_at";
+                       schema_version, data, metadata, recorded_at, prev_hash, hash";
 
 /// Parses a stored time.
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -89,6 +90,8 @@ fn decode(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         metadata: serde_json::from_str(&metadata)
             .map_err(|e| StoreError::Decode(format!("bad metadata: {e}")))?,
         recorded_at: parse_time(&recorded_at)?,
+        prev_hash: digest_column("prev_hash", row.try_get("prev_hash")?)?,
+        hash: digest_column("hash", row.try_get("hash")?)?,
     })
 }
 

@@ -12,6 +12,7 @@ use super::append::append_one;
 use super::inline::SqliteInlineProjection;
 use crate::append::{recorded_now, AppendRequest};
 use crate::group_commit::{BatchResult, BatchWriter};
+use crate::links::Links;
 
 /// Work that runs alone on the writer connection, between two batches.
 pub(crate) type ExclusiveJob =
@@ -21,8 +22,8 @@ pub(crate) type ExclusiveJob =
 pub(crate) struct Writer {
     pub(crate) conn: SqliteConnection,
     pub(crate) inline: Arc<dyn SqliteInlineProjection>,
-    /// The position the next inserted event gets.
-    pub(crate) next_position: u64,
+    /// The links of the log's end; the next event gets position `links.size() + 1`.
+    pub(crate) links: Links,
     /// The latest `recorded_at` written, so recorded times never go backwards.
     pub(crate) last_recorded: DateTime<Utc>,
 }
@@ -31,11 +32,11 @@ impl BatchWriter for Writer {
     type Job = ExclusiveJob;
 
     async fn write_batch(&mut self, requests: Vec<AppendRequest>) -> BatchResult {
-        let start_position = self.next_position;
+        let start_links = self.links.clone();
         let start_recorded = self.last_recorded;
         let written = self.try_write_batch(requests).await;
         if written.is_err() {
-            self.next_position = start_position;
+            self.links = start_links;
             self.last_recorded = start_recorded;
         }
         written
@@ -60,18 +61,19 @@ impl Writer {
         for request in requests {
             let now = recorded_now().max(self.last_recorded);
             let mut savepoint = tx.begin().await?;
+            let mut links = self.links.clone();
             let attempt = append_one(
                 &mut savepoint,
                 self.inline.as_ref(),
                 request,
-                self.next_position,
+                &mut links,
                 now,
             )
             .await;
             match attempt {
                 Ok(outcome) => {
                     savepoint.commit().await?;
-                    self.next_position += outcome.events.len() as u64;
+                    self.links = links;
                     self.last_recorded = now;
                     results.push(Ok(outcome));
                 }
