@@ -187,11 +187,6 @@ pub async fn evidence_bundle(
             inclusion_proof: proof,
         });
     }
-    let bundle = EvidenceBundle {
-        format: evidence::FORMAT.to_owned(),
-        action_request_id: id.to_string(),
-        tree_head: head,
-        events: bundled,
-    };
+    let bundle = EvidenceBundle::signed(id.to_string(), head, bundled, &keys.audit_key());
     Ok(Some(evidence::to_bytes(&bundle)))
 }

@@ -125,7 +125,7 @@ pub fn parse_public_key(text: &str) -> Result<VerifyingKey, HeadError> {
 }
 
 /// Serde for a signature as exactly 128 lowercase hexadecimal digits.
-mod signature_hex {
+pub(crate) mod signature_hex {
     use std::borrow::Cow;
 
     use ed25519_dalek::Signature;
