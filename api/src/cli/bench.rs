@@ -25,6 +25,13 @@ pub struct BenchArgs {
     /// SQLite durability (`full` is the server's default).
     #[arg(long, default_value = "full")]
     synchronous: String,
+    /// Measures the audit instead: grows a log to each of `--sizes` events and times a full
+    /// verification and proof generation at each size.
+    #[arg(long)]
+    audit: bool,
+    /// Log sizes for `--audit`, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    sizes: Vec<u64>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -38,6 +45,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// Runs the benchmark and prints its figures: on a new SQLite file, or on the PostgreSQL
 /// database `database_url` names (which it fills with benchmark data).
 pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
+    if args.audit {
+        let postgres = database_url.starts_with("postgres");
+        return super::bench_audit::run(postgres.then_some(database_url), &args.sizes).await;
+    }
     anyhow::ensure!(
         args.requests > 0 && args.concurrency > 0,
         "--requests and --concurrency must be positive"

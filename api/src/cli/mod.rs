@@ -6,6 +6,7 @@
 mod audit;
 mod authenticator;
 mod bench;
+mod bench_audit;
 mod demo;
 mod local;
 pub mod phone;
