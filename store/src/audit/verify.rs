@@ -50,7 +50,14 @@ pub async fn verify_log(
     let head_position = until.max(0) as u64;
     let mut verifier = LogVerifier::new();
     let mut after = i64::MIN;
+    // A trusted head of the empty tree has nothing to meet during the scan.
+    let empty_mismatch = against
+        .filter(|head| head.tree_size == 0 && head.root_hash != verifier.root())
+        .map(rewritten);
     let fault = 'scan: loop {
+        if empty_mismatch.is_some() {
+            break 'scan empty_mismatch;
+        }
         let rows = log.raw_events(after, until, PAGE).await?;
         let Some(last) = rows.last() else {
             break 'scan None;
@@ -171,7 +178,9 @@ fn check_row(
         prev_hash: digest(&row.prev_hash, "prev_hash")?,
         hash: digest(&row.hash, "hash")?,
     };
-    for (number, hash) in verifier.push(&event)? {
+    // The event counts as verified only once its stored nodes match too.
+    let mut next = verifier.clone();
+    for (number, hash) in next.push(&event)? {
         match stored.get(&number) {
             Some(bytes) if bytes.as_slice() == hash.as_bytes() => {}
             Some(_) => {
@@ -182,5 +191,6 @@ fn check_row(
             None => return Err(here(&format!("the Merkle node {number} is missing"))),
         }
     }
+    *verifier = next;
     Ok(())
 }
