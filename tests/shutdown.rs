@@ -1,5 +1,6 @@
-//! SIGTERM under load: the server stops accepting, answers its long polls at once, finishes the
-//! commands in flight, exits 0, and every command it acknowledged is there after a restart.
+//! SIGTERM under load: the server stops accepting, answers its long polls at once, ends its
+//! event streams cleanly, finishes the commands in flight, exits 0, and every command it
+//! acknowledged is there after a restart.
 
 mod common;
 
@@ -79,6 +80,24 @@ async fn sigterm_finishes_in_flight_work_ends_long_polls_and_loses_nothing() {
             (reply.status, Instant::now())
         })
     };
+    let stream_url = format!("{}/v1/action-requests/{first_id}/events", server.base);
+    let stream = {
+        let (http, client) = (http.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut response = http
+                .get(stream_url)
+                .basic_auth(client.0, Some(&client.1))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let mut received = String::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                received.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            (received, Instant::now())
+        })
+    };
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..8)
         .map(|w| {
@@ -127,6 +146,12 @@ async fn sigterm_finishes_in_flight_work_ends_long_polls_and_loses_nothing() {
         "the long poll answers, unchanged"
     );
     assert!(answered.duration_since(signalled) < Duration::from_secs(3));
+    let (received, ended) = tokio::time::timeout(Duration::from_secs(5), stream)
+        .await
+        .expect("the event stream ends on SIGTERM")
+        .unwrap();
+    assert!(received.contains("event: status"), "{received:?}");
+    assert!(ended.duration_since(signalled) < Duration::from_secs(3));
     let exit = tokio::task::spawn_blocking(move || {
         let status = server.child.wait().unwrap();
         (status, server)

@@ -21,6 +21,8 @@ pub struct Settings {
     pub max_attempts: u8,
     /// The time every rule reads.
     pub clock: Clock,
+    /// How often an idle Server-Sent Events stream sends a heartbeat comment.
+    pub sse_heartbeat: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -29,6 +31,7 @@ impl Default for Settings {
             token_ttl: chrono::Duration::seconds(60),
             max_attempts: 5,
             clock: Clock::default(),
+            sse_heartbeat: std::time::Duration::from_secs(15),
         }
     }
 }

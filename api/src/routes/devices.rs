@@ -167,7 +167,8 @@ async fn revoke(
     }
 }
 
-fn inbox_etag(items: &[InboxItem]) -> String {
+/// The inbox's entity tag: it changes exactly when an item comes, goes or changes.
+pub(crate) fn inbox_etag(items: &[InboxItem]) -> String {
     let mut hasher = Sha256::new();
     for item in items {
         hasher.update(format!("{}:{};", item.id, item.version));
@@ -187,12 +188,7 @@ async fn inbox(
     }
     let wait = query.duration()?;
     let known = if_none_match(&headers);
-    let load = || async {
-        app.reads
-            .inbox(device_id, app.now())
-            .await
-            .map_err(ApiError::internal)
-    };
+    let load = || load_inbox(&app, device_id);
     let mut items = load().await?;
     if known.contains(&inbox_etag(&items)) && !wait.is_zero() {
         let wake_at = items.iter().map(|i| i.expires_at).min();
@@ -215,4 +211,23 @@ async fn inbox(
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
+}
+
+/// The device's inbox now; `404` once the device is revoked or gone, so that a stream that
+/// follows the inbox ends then.
+pub(crate) async fn load_inbox(
+    app: &AppState,
+    device_id: Uuid,
+) -> Result<Vec<InboxItem>, ApiError> {
+    let device = app
+        .reads
+        .device(device_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|d| d.is_active())
+        .ok_or_else(ApiError::not_found)?;
+    app.reads
+        .inbox(device.device_id, app.now())
+        .await
+        .map_err(ApiError::internal)
 }

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod decisions;
 pub mod devices;
 pub mod health;
+pub mod streams;
 pub mod tokens;
 pub mod wait;
 
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::router())
         .merge(tokens::router())
         .merge(health::router())
+        .merge(streams::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
