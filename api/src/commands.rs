@@ -75,6 +75,8 @@ pub trait Aggregate {
     fn evolve(state: Option<Self::State>, event: &Self::Event) -> Option<Self::State>;
     /// The refusal for a command on a stream that does not exist.
     fn not_found() -> Self::Error;
+    /// A command's name, for metrics.
+    fn command_name(command: &Self::Command) -> &'static str;
 }
 
 /// Action requests, streams `action-request-<id>`.
@@ -115,6 +117,17 @@ impl Aggregate for ActionRequests {
     fn not_found() -> DomainError {
         DomainError::NotFound
     }
+    fn command_name(command: &Command) -> &'static str {
+        match command {
+            Command::Create(_) => "create",
+            Command::Confirm { .. } => "confirm",
+            Command::Reject { .. } => "reject",
+            Command::VerifyCode { .. } => "verify_code",
+            Command::Cancel => "cancel",
+            Command::Expire => "expire",
+            Command::ConsumeToken { .. } => "consume_token",
+        }
+    }
 }
 
 /// Devices, streams `device-<id>`.
@@ -149,6 +162,12 @@ impl Aggregate for Devices {
     fn not_found() -> DeviceError {
         DeviceError::NotFound
     }
+    fn command_name(command: &device::Command) -> &'static str {
+        match command {
+            device::Command::Enrol(_) => "enrol_device",
+            device::Command::Revoke => "revoke_device",
+        }
+    }
 }
 
 /// The current state of one aggregate instance, from its stream.
@@ -165,7 +184,33 @@ pub async fn load<A: Aggregate>(
 }
 
 /// Runs a command against one aggregate instance. `command` is called once per attempt.
+/// Counts it in the metrics by name and outcome.
 pub async fn execute<A: Aggregate>(
+    app: &AppState,
+    id: Uuid,
+    metadata: &Metadata,
+    mut command: impl FnMut() -> A::Command,
+) -> Result<Outcome<A::State, A::Event>, CommandError<A::Error>> {
+    let name = std::sync::OnceLock::new();
+    let result = attempt::<A>(app, id, metadata, || {
+        let made = command();
+        let _ = name.set(A::command_name(&made));
+        made
+    })
+    .await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(CommandError::Domain(_)) => "refused",
+        Err(CommandError::Contention(_)) => "conflict",
+        Err(_) => "error",
+    };
+    app.metrics
+        .command(name.get().copied().unwrap_or("unknown"), outcome);
+    result
+}
+
+/// Runs a command, starting over with fresh state whenever it loses a race.
+async fn attempt<A: Aggregate>(
     app: &AppState,
     id: Uuid,
     metadata: &Metadata,

@@ -17,6 +17,7 @@ pub mod expiry;
 pub mod extract;
 pub mod keys;
 pub mod meta;
+pub mod metrics;
 pub mod routes;
 pub mod sealed;
 pub mod state;
@@ -105,7 +106,11 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        db.observe_commits(metrics.clone());
         let state = AppState {
+            metrics,
+            rebuilds: routes::ops::Rebuilds::default(),
             store: db.events(),
             db,
             reads,

@@ -10,6 +10,13 @@ use uuid::Uuid;
 /// The header a caller may set to correlate its logs with ours.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
+/// The caller's correlation id, if it is usable: 1 to 128 visible ASCII characters.
+pub fn usable_correlation_id(value: &str) -> Option<String> {
+    let usable =
+        !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_graphic());
+    usable.then(|| value.to_owned())
+}
+
 /// The request's correlation id and client address.
 #[derive(Clone, Debug)]
 pub struct RequestMeta {
@@ -41,8 +48,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             .headers
             .get(CORRELATION_HEADER)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
-            .map(str::to_owned)
+            .and_then(usable_correlation_id)
             .unwrap_or_else(|| Uuid::now_v7().to_string());
         let ip = parts
             .extensions

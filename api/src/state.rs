@@ -55,6 +55,10 @@ pub struct AppState {
     pub channels: Arc<ChannelsConfig>,
     /// Turns true when the server starts shutting down: long polls answer at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The server's metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Rebuilds started through the ops API, and how far they are.
+    pub rebuilds: crate::routes::ops::Rebuilds,
 }
 
 impl AppState {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use countersign_store::audit::AuditLog;
 use countersign_store::postgres::PostgresStore;
 use countersign_store::sqlite::{SqliteOptions, SqliteStore};
-use countersign_store::{EventStore, StoreError, WriterStats};
+use countersign_store::{CommitObserver, EventStore, StoreError, WriterStats};
 
 use crate::inline::InlineProjections;
 use crate::sql::Pool;
@@ -70,6 +70,14 @@ impl Database {
         match self {
             Database::Sqlite(store) => Pool::Sqlite(store.pool().clone()),
             Database::Postgres(store) => Pool::Postgres(store.pool().clone()),
+        }
+    }
+
+    /// Tells `observer` of every batch this process commits.
+    pub fn observe_commits(&self, observer: Arc<dyn CommitObserver>) {
+        match self {
+            Database::Sqlite(store) => store.observe_commits(observer),
+            Database::Postgres(store) => store.observe_commits(observer),
         }
     }
 

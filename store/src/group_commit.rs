@@ -62,15 +62,36 @@ pub struct WriterStats {
     pub events: u64,
 }
 
+/// Hears of every committed batch (for metrics).
+pub trait CommitObserver: Send + Sync + 'static {
+    /// A batch of `appends` appends holding `events` events committed, `latency` after its
+    /// transaction began.
+    fn committed(&self, appends: usize, events: usize, latency: std::time::Duration);
+}
+
 /// Counters the writer keeps for metrics.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Counters {
     batches: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
+    observer: std::sync::OnceLock<std::sync::Arc<dyn CommitObserver>>,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters")
+            .field("stats", &self.stats())
+            .finish()
+    }
 }
 
 impl Counters {
+    /// Sets the observer of commits; only the first one set is kept.
+    pub(crate) fn observe(&self, observer: std::sync::Arc<dyn CommitObserver>) {
+        let _ = self.observer.set(observer);
+    }
+
     /// A snapshot of the counts.
     pub(crate) fn stats(&self) -> WriterStats {
         WriterStats {
@@ -121,6 +142,7 @@ async fn commit<W: BatchWriter>(
         return;
     }
     let (requests, replies): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+    let started = std::time::Instant::now();
     match writer.write_batch(requests).await {
         Ok(results) => {
             let successes = results.iter().flatten();
@@ -130,6 +152,9 @@ async fn commit<W: BatchWriter>(
             counters.batches.fetch_add(1, Ordering::Relaxed);
             counters.appends.fetch_add(appends, Ordering::Relaxed);
             counters.events.fetch_add(events, Ordering::Relaxed);
+            if let Some(observer) = counters.observer.get() {
+                observer.committed(appends as usize, events as usize, started.elapsed());
+            }
             advance(head, last);
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);

@@ -23,6 +23,7 @@ pub use error::StoreError;
 pub use event::{
     Actor, ActorKind, AppendOutcome, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
 };
+pub use group_commit::CommitObserver;
 pub use postgres::{PgInlineProjection, PostgresStore};
 pub use sqlite::{
     InlineError, NoInlineProjection, SqliteInlineProjection, SqliteOptions, SqliteStore,

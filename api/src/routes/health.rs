@@ -1,4 +1,4 @@
-//! `healthz` (the process answers) and `readyz` (it can serve: the database answers).
+//! `healthz` (the process answers) and `readyz` (it can serve: the database answers a query).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -20,6 +20,10 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    app.pool()
+        .rows("select 'ready'", &[])
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the database does not answer: {e}")))?;
     let head = app
         .store
         .head()

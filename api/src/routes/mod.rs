@@ -6,6 +6,8 @@ pub mod codes;
 pub mod decisions;
 pub mod devices;
 pub mod health;
+pub mod observe;
+pub mod ops;
 pub mod streams;
 pub mod tokens;
 pub mod wait;
@@ -31,6 +33,11 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(health::router())
         .merge(streams::router())
+        .merge(ops::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

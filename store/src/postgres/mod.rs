@@ -112,6 +112,12 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Tells `observer` of every batch this process's writer commits (the first observer set
+    /// is kept).
+    pub fn observe_commits(&self, observer: Arc<dyn crate::CommitObserver>) {
+        self.counters.observe(observer);
+    }
+
     /// Counts of what this process's writer has committed so far.
     pub fn stats(&self) -> WriterStats {
         self.counters.stats()

@@ -115,6 +115,12 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Tells `observer` of every batch this process's writer commits (the first observer set
+    /// is kept).
+    pub fn observe_commits(&self, observer: Arc<dyn crate::CommitObserver>) {
+        self.counters.observe(observer);
+    }
+
     /// Counts of what the writer has committed so far.
     pub fn stats(&self) -> WriterStats {
         self.counters.stats()
