@@ -31,7 +31,7 @@ pub enum AuditCommand {
         against: Option<PathBuf>,
         /// The audit public key that signed the head (base64url, or a file holding it);
         /// defaults to the key file's.
-        #[arg(long, value_name = "KEY")]
+        #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
         public_key: Option<String>,
         /// Prints the report as JSON.
         #[arg(long)]
@@ -66,7 +66,7 @@ pub enum AuditCommand {
         /// The bundle.
         file: PathBuf,
         /// The server's audit public key (base64url, or a file holding it).
-        #[arg(long, value_name = "KEY")]
+        #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
         public_key: String,
     },
 }
@@ -258,5 +258,25 @@ fn print_report(report: &VerifyReport, seconds: f64, against: bool) {
             "{} events verified before it (head position {})",
             report.verified_events, report.head_position
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn a_public_key_may_start_with_a_hyphen() {
+        // About one base64url key in 64 starts with `-`.
+        let key = "-b2VZ4xWqv1Gm0eN8tUqJb2VZ4xWqv1Gm0eN8tUqJbE";
+        for args in [
+            vec!["verify-evidence", "bundle.json", "--public-key", key],
+            vec!["verify", "--against", "head.json", "--public-key", key],
+        ] {
+            let parsed = Cli::try_parse_from(["countersign", "audit"].into_iter().chain(args));
+            assert!(parsed.is_ok(), "{parsed:?}");
+        }
     }
 }
