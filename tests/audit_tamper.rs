@@ -264,14 +264,29 @@ const SWAP: [&str; 3] = [
 const FORGE_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
     schema_version, data, metadata, recorded_at, prev_hash, hash";
 
-fn forge_sql(head: u64, placeholder: &str) -> String {
-    format!(
-        "insert into events ({FORGE_COLUMNS}) select {}, stream_id, stream_version + 1000, \
-         {placeholder}, event_type, schema_version, data, metadata, recorded_at, prev_hash, hash \
-         from events where position = 3",
-        head + 1
-    )
+/// The statements that make one tampering, each changing exactly one row; `data_of_7` is the
+/// stored data of event 7 (edited by [`Tamper::EditByte`]).
+fn tamper_statements(tamper: Tamper, head: u64, data_of_7: &str) -> Vec<String> {
+    match tamper {
+        Tamper::EditByte => vec![format!(
+            "update events set data = '{}' where position = 7",
+            edited(data_of_7).replace('\'', "''")
+        )],
+        Tamper::Delete => vec!["delete from events where position = 5".to_owned()],
+        Tamper::DeleteLast => vec![format!("delete from events where position = {head}")],
+        Tamper::Swap => SWAP.iter().map(|sql| (*sql).to_owned()).collect(),
+        Tamper::Forge => vec![format!(
+            "insert into events ({FORGE_COLUMNS}) select {}, stream_id, stream_version + 1000, \
+             '{}', event_type, schema_version, data, metadata, recorded_at, prev_hash, hash \
+             from events where position = 3",
+            head + 1,
+            Uuid::now_v7()
+        )],
+    }
 }
+
+/// Event 7's stored data.
+const DATA_OF_7: &str = "select data from events where position = 7";
 
 /// Tampers with a SQLite log: drops the events triggers (their SQL read from `sqlite_master`),
 /// changes the rows, and creates the triggers again.
@@ -293,44 +308,13 @@ async fn tamper_sqlite(url: &str, tamper: Tamper, head: u64) {
             .await
             .unwrap();
     }
-    match tamper {
-        Tamper::EditByte => {
-            let (data,): (String,) = sqlx::query_as("select data from events where position = 7")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            sqlx::query("update events set data = ? where position = 7")
-                .bind(edited(&data))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        Tamper::Delete | Tamper::DeleteLast => {
-            let position = if matches!(tamper, Tamper::Delete) {
-                5
-            } else {
-                head
-            };
-            let done = sqlx::query(&format!("delete from events where position = {position}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(done.rows_affected(), 1);
-        }
-        Tamper::Swap => {
-            for sql in SWAP {
-                let done = sqlx::query(sql).execute(&mut conn).await.unwrap();
-                assert_eq!(done.rows_affected(), 1, "{sql}");
-            }
-        }
-        Tamper::Forge => {
-            let done = sqlx::query(&forge_sql(head, "?"))
-                .bind(Uuid::now_v7().to_string())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(done.rows_affected(), 1);
-        }
+    let (data,): (String,) = sqlx::query_as(DATA_OF_7)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for sql in tamper_statements(tamper, head, &data) {
+        let done = sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        assert_eq!(done.rows_affected(), 1, "{sql}");
     }
     for (_, sql) in &triggers {
         conn.execute(sql.as_str()).await.unwrap();
@@ -348,44 +332,13 @@ async fn tamper_postgres(url: &str, tamper: Tamper, head: u64) {
     conn.execute("alter table events disable trigger user")
         .await
         .unwrap();
-    match tamper {
-        Tamper::EditByte => {
-            let (data,): (String,) = sqlx::query_as("select data from events where position = 7")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            sqlx::query("update events set data = $1 where position = 7")
-                .bind(edited(&data))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        Tamper::Delete | Tamper::DeleteLast => {
-            let position = if matches!(tamper, Tamper::Delete) {
-                5
-            } else {
-                head
-            };
-            let done = sqlx::query(&format!("delete from events where position = {position}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(done.rows_affected(), 1);
-        }
-        Tamper::Swap => {
-            for sql in SWAP {
-                let done = sqlx::query(sql).execute(&mut conn).await.unwrap();
-                assert_eq!(done.rows_affected(), 1, "{sql}");
-            }
-        }
-        Tamper::Forge => {
-            let done = sqlx::query(&forge_sql(head, "$1"))
-                .bind(Uuid::now_v7())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert_eq!(done.rows_affected(), 1);
-        }
+    let (data,): (String,) = sqlx::query_as(DATA_OF_7)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for sql in tamper_statements(tamper, head, &data) {
+        let done = sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        assert_eq!(done.rows_affected(), 1, "{sql}");
     }
     conn.execute("alter table events enable trigger user")
         .await
