@@ -342,3 +342,47 @@ async fn expiry_running_on_both_instances_records_each_expiry_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_instances_follow_the_statistics_and_count_each_event_once() {
+    let Some(pair) = Pair::start(&[]).await else {
+        return;
+    };
+    pair.phone("stats").await;
+    let create = |n: usize| json!({"action": ACTION, "uid": "stats", "payload": transfer("stats", &format!("{n}.00"))});
+    let bodies: Vec<Value> = (0..30).map(create).collect();
+    let mut creates = Vec::new();
+    for (n, body) in bodies.iter().enumerate() {
+        let server = if n % 2 == 0 { &pair.a } else { &pair.b };
+        creates.push(pair.client(server, Method::POST, "/v1/action-requests", Some(body)));
+    }
+    for reply in futures::future::join_all(creates).await {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let head = pair.db.events().head().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        // The checkpoint first: statistics read after it include at least what it covers.
+        let checkpoints = countersign_projections::follow::checkpoints(&pair.db.pool())
+            .await
+            .unwrap();
+        let reply = pair
+            .client(&pair.b, Method::GET, "/v1/stats/daily", None)
+            .await;
+        let requests = reply
+            .body
+            .as_array()
+            .and_then(|d| d.last())
+            .map(|d| d["requests"].clone());
+        if checkpoints.first().is_some_and(|c| c.position >= head) {
+            assert_eq!(requests, Some(json!(30)), "every request counted once");
+            assert_eq!(checkpoints[0].state, "running", "{checkpoints:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statistics did not reach the head: {checkpoints:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -54,6 +54,8 @@ pub struct Config {
     pub delivery_interval: Duration,
     /// The wait after a message's first failed delivery; it doubles with each failure.
     pub delivery_backoff: Duration,
+    /// How long a stopped asynchronous projection waits before it tries its event again.
+    pub projection_retry: Duration,
     /// `synchronous=FULL` (acknowledged means durable) when true.
     pub durable: bool,
     /// Command-side tunables.
@@ -72,6 +74,7 @@ impl Config {
             expiry_interval: Duration::from_secs(1),
             delivery_interval: Duration::from_secs(1),
             delivery_backoff: Duration::from_secs(1),
+            projection_retry: Duration::from_secs(5),
             durable: true,
             settings: Settings::default(),
             channels: ChannelsConfig::default(),
@@ -93,6 +96,7 @@ pub struct Application {
     expiry_interval: Duration,
     delivery_interval: Duration,
     delivery_backoff: Duration,
+    projection_retry: Duration,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
@@ -127,6 +131,7 @@ impl Application {
             expiry_interval: config.expiry_interval,
             delivery_interval: config.delivery_interval,
             delivery_backoff: config.delivery_backoff,
+            projection_retry: config.projection_retry,
         })
     }
 
@@ -164,6 +169,17 @@ impl Application {
             self.delivery_interval,
             self.delivery_backoff,
         ));
+        let followers: Vec<_> = countersign_projections::follow::ASYNC
+            .iter()
+            .map(|projection| {
+                tokio::spawn(countersign_projections::follow::follow(
+                    self.state.db.clone(),
+                    *projection,
+                    self.state.stopping.clone(),
+                    self.projection_retry,
+                ))
+            })
+            .collect();
         let app = routes::router(self.state);
         let stopping = self.stopping;
         let stop = async move {
@@ -178,6 +194,10 @@ impl Application {
         .await;
         expiry.abort();
         delivery.abort();
+        for follower in followers {
+            // Each ends at its next event or at once; a batch in flight commits or rolls back.
+            let _ = tokio::time::timeout(Duration::from_secs(5), follower).await;
+        }
         served.context("the HTTP server failed")
     }
 }

@@ -5,12 +5,14 @@
 //! API; [`rebuild`] replays the log into fresh tables and swaps them in.
 
 pub mod database;
+pub mod follow;
 pub mod inline;
 pub mod outbox;
 pub mod read;
 pub mod rebuild;
 pub mod search;
 pub mod sql;
+pub mod stats;
 
 pub(crate) use countersign_store::time;
 

@@ -51,8 +51,10 @@ pub struct ProjectionInfo {
     pub head: u64,
     /// Rows in its main table.
     pub rows: u64,
-    /// `live` (inline models are always at the head).
+    /// `live` (inline models are always at the head), `running` or `stopped` (asynchronous ones).
     pub state: &'static str,
+    /// Where an asynchronous projection stopped, and why.
+    pub failure: Option<(u64, String)>,
 }
 
 /// What a rebuild did.
@@ -114,6 +116,29 @@ pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
             head,
             rows: count(&db.pool(), live[0]).await?,
             state: "live",
+            failure: None,
+        });
+    }
+    for checkpoint in crate::follow::checkpoints(&db.pool()).await? {
+        let Some(projection) = crate::follow::ASYNC
+            .iter()
+            .find(|p| p.name() == checkpoint.name)
+        else {
+            continue;
+        };
+        let name = projection.name();
+        let stopped = checkpoint.state == "stopped";
+        out.push(ProjectionInfo {
+            name,
+            checkpoint: checkpoint.position,
+            head,
+            // A stopped projection's table may be what is broken: the listing still answers.
+            rows: count(&db.pool(), projection.table()).await.unwrap_or(0),
+            state: if stopped { "stopped" } else { "running" },
+            failure: checkpoint
+                .failed_position
+                .filter(|_| stopped)
+                .map(|p| (p, checkpoint.error.clone().unwrap_or_default())),
         });
     }
     Ok(out)

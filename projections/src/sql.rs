@@ -161,7 +161,48 @@ impl Sql for Pool {
     }
 }
 
+/// Commits `tx` when `result` is a success, rolls it back otherwise.
+async fn finish<DB: sqlx::Database, T, E: From<sqlx::Error>>(
+    tx: sqlx::Transaction<'_, DB>,
+    result: Result<T, E>,
+) -> Result<T, E> {
+    match result {
+        Ok(value) => {
+            tx.commit().await?;
+            Ok(value)
+        }
+        Err(error) => {
+            tx.rollback().await?;
+            Err(error)
+        }
+    }
+}
+
 impl Pool {
+    /// Runs `f` in one transaction (on SQLite `BEGIN IMMEDIATE`, so that it waits for the
+    /// writer instead of failing when it turns from reading to writing); commits when `f`
+    /// succeeds and rolls back when it fails.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<sqlx::Error>,
+        F: for<'c> FnOnce(&'c mut dyn Sql) -> futures::future::BoxFuture<'c, Result<T, E>>,
+    {
+        use sqlx::Connection;
+        match self {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                let result = f(&mut *tx).await;
+                finish(tx, result).await
+            }
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let result = f(&mut *tx).await;
+                finish(tx, result).await
+            }
+        }
+    }
+
     /// Runs a statement on a clone of the pool.
     pub async fn run(&self, sql: &str, params: &[Param]) -> Result<u64, sqlx::Error> {
         self.clone().execute(sql, params).await

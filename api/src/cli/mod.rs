@@ -320,14 +320,17 @@ async fn projections_command(
     match command {
         ProjectionsCommand::List => {
             println!(
-                "{:<10} {:>12} {:>12} {:>10}  state",
+                "{:<12} {:>12} {:>12} {:>10}  state",
                 "name", "checkpoint", "head", "rows"
             );
             for p in rebuild::list(&db).await? {
                 println!(
-                    "{:<10} {:>12} {:>12} {:>10}  {}",
+                    "{:<12} {:>12} {:>12} {:>10}  {}",
                     p.name, p.checkpoint, p.head, p.rows, p.state
                 );
+                if let Some((position, error)) = &p.failure {
+                    println!("{:<12} failed at position {position}: {error}", "");
+                }
             }
         }
         ProjectionsCommand::Rebuild { name, all } => {

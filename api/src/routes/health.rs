@@ -24,6 +24,18 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
         .rows("select 'ready'", &[])
         .await
         .map_err(|e| ApiError::unavailable(format!("the database does not answer: {e}")))?;
+    let projections = countersign_projections::rebuild::list(&app.db)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("the read models cannot be listed: {e}")))?;
+    if let Some(stopped) = projections.iter().find(|p| p.state == "stopped") {
+        let (position, error) = stopped.failure.clone().unwrap_or_default();
+        return Err(ApiError::unavailable(format!(
+            "projection {} is stopped at position {position}: {error}",
+            stopped.name
+        ))
+        .with("projection", stopped.name)
+        .with("failed_position", position));
+    }
     let head = app
         .store
         .head()

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod health;
 pub mod observe;
 pub mod ops;
+pub mod stats;
 pub mod streams;
 pub mod tokens;
 pub mod wait;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(streams::router())
         .merge(ops::router())
+        .merge(stats::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::observe,

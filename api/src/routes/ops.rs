@@ -90,6 +90,10 @@ async fn projections(
                 "state": p.state,
                 "rows": p.rows,
             });
+            if let Some((position, error)) = &p.failure {
+                entry["failed_position"] = json!(position);
+                entry["error"] = json!(error);
+            }
             if let Some(progress) = app.rebuilds.get(p.name) {
                 entry["rebuild"] = json!({
                     "state": progress.state,
