@@ -67,17 +67,22 @@ pub(crate) async fn append_one(
     Ok(outcome(actual, events))
 }
 
-/// Stores Merkle nodes.
+/// Stores Merkle nodes, up to [`NODES_PER_STATEMENT`] per statement.
 pub(crate) async fn insert_nodes(
     conn: &mut SqliteConnection,
     nodes: &[(u64, countersign_audit::Digest)],
 ) -> Result<(), StoreError> {
-    for (number, hash) in nodes {
-        sqlx::query("insert into merkle_nodes (number, hash) values (?, ?)")
-            .bind(to_i64(*number)?)
-            .bind(hash.as_bytes().as_slice())
-            .execute(&mut *conn)
-            .await?;
+    for chunk in nodes.chunks(NODES_PER_STATEMENT) {
+        let values = vec!["(?, ?)"; chunk.len()].join(", ");
+        let sql = format!("insert into merkle_nodes (number, hash) values {values}");
+        let mut query = sqlx::query(&sql);
+        for (number, hash) in chunk {
+            query = query.bind(to_i64(*number)?).bind(hash.as_bytes().to_vec());
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
+
+/// Nodes per insert statement (two parameters each, well under SQLite's limit).
+const NODES_PER_STATEMENT: usize = 256;
