@@ -78,6 +78,11 @@ async fn daily_statistics_count_requests_and_outcomes_per_client() {
         .client(Method::GET, "/v1/stats/daily?from=yesterday", None)
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // The earliest day there is: the default period cannot reach before it.
+    let earliest = app
+        .client(Method::GET, "/v1/stats/daily?to=-262143-01-01", None)
+        .await;
+    assert_eq!(earliest.status, StatusCode::OK, "{:?}", earliest.body);
 
     // The projection is listed at the head.
     let (admin, admin_secret) = app.credential(Role::Admin, "ops", &[]).await;

@@ -166,27 +166,30 @@ pub async fn evidence_bundle(
         return Ok(None);
     }
     let head = signed_head(db, keys, now).await?;
-    let log = db.audit();
-    let mut bundled = Vec::with_capacity(events.len());
-    for event in &events {
-        let proof =
-            store_audit::inclusion_proof(log.as_ref(), event.position, head.tree_size).await?;
-        let audit = AuditEvent::from(event);
-        bundled.push(EvidenceEvent {
-            position: audit.position,
-            stream_id: audit.stream_id,
-            stream_version: audit.stream_version,
-            event_id: audit.event_id.to_string(),
-            event_type: audit.event_type,
-            schema_version: audit.schema_version,
-            data: audit.data,
-            metadata: audit.metadata,
-            recorded_at: audit.recorded_at,
-            prev_hash: audit.prev_hash,
-            hash: audit.hash,
-            inclusion_proof: proof,
-        });
-    }
+    let positions: Vec<u64> = events.iter().map(|e| e.position).collect();
+    let proofs =
+        store_audit::inclusion_proofs(db.audit().as_ref(), &positions, head.tree_size).await?;
+    let bundled = events
+        .iter()
+        .zip(proofs)
+        .map(|(event, proof)| {
+            let audit = AuditEvent::from(event);
+            EvidenceEvent {
+                position: audit.position,
+                stream_id: audit.stream_id,
+                stream_version: audit.stream_version,
+                event_id: audit.event_id.to_string(),
+                event_type: audit.event_type,
+                schema_version: audit.schema_version,
+                data: audit.data,
+                metadata: audit.metadata,
+                recorded_at: audit.recorded_at,
+                prev_hash: audit.prev_hash,
+                hash: audit.hash,
+                inclusion_proof: proof,
+            }
+        })
+        .collect();
     let bundle = EvidenceBundle::signed(id.to_string(), head, bundled, &keys.audit_key());
     Ok(Some(evidence::to_bytes(&bundle)))
 }

@@ -131,7 +131,7 @@ impl Metrics {
     pub async fn render(&self, db: &Database) -> anyhow::Result<String> {
         let head = db.events().head().await?;
         self.head.set(i64::try_from(head).unwrap_or(i64::MAX));
-        for projection in rebuild::list(db).await? {
+        for projection in rebuild::positions(db).await? {
             let lag = projection.head.saturating_sub(projection.checkpoint);
             self.projection_lag
                 .get_or_create(&vec![("projection", projection.name.to_owned())])

@@ -49,8 +49,8 @@ pub struct ProjectionInfo {
     pub checkpoint: u64,
     /// The log's head.
     pub head: u64,
-    /// Rows in its main table.
-    pub rows: u64,
+    /// Rows in its main table (counted by [`list`] only; `None` when it cannot be read).
+    pub rows: Option<u64>,
     /// `live` (inline models are always at the head), `running` or `stopped` (asynchronous ones).
     pub state: &'static str,
     /// Where an asynchronous projection stopped, and why.
@@ -104,21 +104,21 @@ async fn count(pool: &Pool, table: &str) -> Result<u64, RebuildError> {
         .unwrap_or(0))
 }
 
-/// Every read model with its checkpoint and size.
-pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
+/// Every read model with its checkpoint, without counting rows: cheap enough for readiness
+/// probes and metrics scrapes.
+pub async fn positions(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
     let head = db.events().head().await?;
-    let mut out = Vec::new();
-    for name in NAMES {
-        let (live, _) = generation(name)?;
-        out.push(ProjectionInfo {
+    let mut out: Vec<ProjectionInfo> = NAMES
+        .iter()
+        .map(|name| ProjectionInfo {
             name,
             checkpoint: head,
             head,
-            rows: count(&db.pool(), live[0]).await?,
+            rows: None,
             state: "live",
             failure: None,
-        });
-    }
+        })
+        .collect();
     for checkpoint in crate::follow::checkpoints(&db.pool()).await? {
         let Some(projection) = crate::follow::ASYNC
             .iter()
@@ -126,20 +126,32 @@ pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
         else {
             continue;
         };
-        let name = projection.name();
         let stopped = checkpoint.state == "stopped";
         out.push(ProjectionInfo {
-            name,
+            name: projection.name(),
             checkpoint: checkpoint.position,
             head,
-            // A stopped projection's table may be what is broken: the listing still answers.
-            rows: count(&db.pool(), projection.table()).await.unwrap_or(0),
+            rows: None,
             state: if stopped { "stopped" } else { "running" },
             failure: checkpoint
                 .failed_position
                 .filter(|_| stopped)
                 .map(|p| (p, checkpoint.error.clone().unwrap_or_default())),
         });
+    }
+    Ok(out)
+}
+
+/// Every read model with its checkpoint and the rows of its main table.
+pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
+    let mut out = positions(db).await?;
+    for info in &mut out {
+        let table = match crate::follow::ASYNC.iter().find(|p| p.name() == info.name) {
+            Some(projection) => projection.table(),
+            None => generation(info.name)?.0[0],
+        };
+        // A stopped projection's table may be what is broken: the listing still answers.
+        info.rows = count(&db.pool(), table).await.ok();
     }
     Ok(out)
 }

@@ -181,6 +181,21 @@ pub async fn daily(
             &[client_id.into(), from.into(), to.into()],
         )
         .await?;
+    let times = pool
+        .rows(
+            "select day, cast(millis as text) from decision_times \
+             where client_id = $1 and day >= $2 and day <= $3 order by day, millis",
+            &[client_id.into(), from.into(), to.into()],
+        )
+        .await?;
+    let mut millis_by_day: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for row in times {
+        let mut columns = row.into_iter().map(Option::unwrap_or_default);
+        let day = columns.next().unwrap_or_default();
+        if let Some(millis) = columns.next().and_then(|m| m.parse().ok()) {
+            millis_by_day.entry(day).or_default().push(millis);
+        }
+    }
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut columns = row.into_iter().map(Option::unwrap_or_default);
@@ -188,17 +203,7 @@ pub async fn daily(
         let mut number = || columns.next().and_then(|n| n.parse().ok()).unwrap_or(0);
         let (requests, confirmed, rejected, expired, consumed) =
             (number(), number(), number(), number(), number());
-        let times = pool
-            .rows(
-                "select cast(millis as text) from decision_times \
-                 where client_id = $1 and day = $2 order by millis",
-                &[client_id.into(), day.as_str().into()],
-            )
-            .await?;
-        let millis: Vec<u64> = times
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten()?.parse().ok())
-            .collect();
+        let median_decision_ms = millis_by_day.get(&day).and_then(|m| median(m));
         out.push(DayStats {
             day,
             requests,
@@ -206,7 +211,7 @@ pub async fn daily(
             rejected,
             expired,
             consumed,
-            median_decision_ms: median(&millis),
+            median_decision_ms,
         });
     }
     Ok(out)

@@ -326,7 +326,11 @@ async fn projections_command(
             for p in rebuild::list(&db).await? {
                 println!(
                     "{:<12} {:>12} {:>12} {:>10}  {}",
-                    p.name, p.checkpoint, p.head, p.rows, p.state
+                    p.name,
+                    p.checkpoint,
+                    p.head,
+                    p.rows.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                    p.state
                 );
                 if let Some((position, error)) = &p.failure {
                     println!("{:<12} failed at position {position}: {error}", "");

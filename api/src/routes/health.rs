@@ -24,7 +24,7 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
         .rows("select 'ready'", &[])
         .await
         .map_err(|e| ApiError::unavailable(format!("the database does not answer: {e}")))?;
-    let projections = countersign_projections::rebuild::list(&app.db)
+    let projections = countersign_projections::rebuild::positions(&app.db)
         .await
         .map_err(|e| ApiError::unavailable(format!("the read models cannot be listed: {e}")))?;
     if let Some(stopped) = projections.iter().find(|p| p.state == "stopped") {

@@ -41,7 +41,8 @@ async fn daily(
 ) -> Result<Json<Vec<DayStats>>, ApiError> {
     let today = app.now().date_naive();
     let to = day("to", query.to.as_deref(), today)?;
-    let from = day("from", query.from.as_deref(), to - chrono::Days::new(30))?;
+    let month_before = to.checked_sub_days(chrono::Days::new(30)).unwrap_or(to);
+    let from = day("from", query.from.as_deref(), month_before)?;
     if from > to {
         return Err(ApiError::invalid_request("from must not be after to").with("field", "from"));
     }

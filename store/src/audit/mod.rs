@@ -155,13 +155,31 @@ pub async fn inclusion_proof(
     position: u64,
     tree_size: u64,
 ) -> Result<Vec<Digest>, AuditError> {
-    if position == 0 {
+    let mut proofs = inclusion_proofs(log, &[position], tree_size).await?;
+    Ok(proofs.pop().unwrap_or_default())
+}
+
+/// The audit paths of several events in one tree, with one check of the tree's size and one
+/// read of every stored node they need.
+pub async fn inclusion_proofs(
+    log: &dyn AuditLog,
+    positions: &[u64],
+    tree_size: u64,
+) -> Result<Vec<Vec<Digest>>, AuditError> {
+    if positions.contains(&0) {
         return Err(AuditError::Invalid("positions start at 1".into()));
     }
     check_size(log, tree_size).await?;
-    let plan = proof::inclusion_plan(position - 1, tree_size)?;
-    let nodes = fetch(log, &proof::nodes_needed(&plan)).await?;
-    Ok(proof::assemble(&plan, &nodes)?)
+    let plans = positions
+        .iter()
+        .map(|position| proof::inclusion_plan(position - 1, tree_size))
+        .collect::<Result<Vec<_>, _>>()?;
+    let needed: Vec<_> = plans.iter().flatten().cloned().collect();
+    let nodes = fetch(log, &proof::nodes_needed(&needed)).await?;
+    Ok(plans
+        .iter()
+        .map(|plan| proof::assemble(plan, &nodes))
+        .collect::<Result<_, _>>()?)
 }
 
 /// The proof that the tree of `second` events extends that of `first` (RFC 9162 §2.1.4.1).
