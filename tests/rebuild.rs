@@ -17,8 +17,24 @@ fn sqlite(app: &TestApp) -> &sqlx::SqlitePool {
     }
 }
 
-/// Every row of `table`, each column as its SQL literal (`quote()`), ordered by `order`.
-async fn snapshot(app: &TestApp, table: &str, order: &str) -> Vec<Vec<String>> {
+/// Every read model's tables, with the columns that order their rows.
+const TABLES: [(&str, &str); 7] = [
+    ("action_request_status", "id"),
+    ("devices", "id"),
+    ("audit_search", "id"),
+    ("device_inbox", "device_id, request_id"),
+    ("client_daily_stats", "client_id, day"),
+    ("stats_requests", "request_id"),
+    ("decision_times", "request_id"),
+];
+
+/// Every row of `table`, each column as its SQL literal (`quote()`), in a fixed order.
+async fn snapshot(app: &TestApp, table: &str) -> Vec<Vec<String>> {
+    let order = TABLES
+        .iter()
+        .find(|(name, _)| *name == table)
+        .map(|(_, order)| *order)
+        .expect("a known table");
     let pool = sqlite(app);
     let columns: Vec<String> = sqlx::query(&format!(
         "select name from pragma_table_info('{table}') order by cid"
@@ -45,17 +61,39 @@ async fn snapshot(app: &TestApp, table: &str, order: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn rebuild(app: &TestApp, name: &str) {
+/// Every table of every read model, once the server's projections have reached the head.
+async fn snapshot_all(app: &TestApp) -> std::collections::HashMap<&'static str, Vec<Vec<String>>> {
+    let head = app.head().await;
+    for projection in countersign_projections::follow::ASYNC {
+        let name = projection.name();
+        let reached = app
+            .state
+            .progress
+            .reached(name, head, std::time::Duration::from_secs(10))
+            .await;
+        assert!(reached, "{name} follows the log to its head");
+    }
+    let mut out = std::collections::HashMap::new();
+    for (table, _) in TABLES {
+        out.insert(table, snapshot(app, table).await);
+    }
+    out
+}
+
+/// Runs `countersign projections rebuild WHAT` against the server's database while it serves;
+/// its standard output.
+fn rebuild(app: &TestApp, what: &str) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .args(["--database-url", &app.url, "projections", "rebuild", name])
+        .args(["--database-url", &app.url, "projections", "rebuild", what])
         .output()
         .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "rebuild {name}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
+        "rebuild {what}: {stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,38 +145,40 @@ async fn rebuilt_read_models_equal_the_inline_ones() {
         StatusCode::NO_CONTENT
     );
 
-    let requests = snapshot(&app, "action_request_status", "id").await;
-    let addressed = snapshot(&app, "action_request_devices", "device_id, request_id").await;
-    let devices = snapshot(&app, "devices", "id").await;
-    assert_eq!(requests.len(), 6);
-    assert_eq!(devices.len(), 3);
+    let live = snapshot_all(&app).await;
+    assert_eq!(live["action_request_status"].len(), 6);
+    assert_eq!(live["audit_search"].len(), 6);
+    assert_eq!(live["devices"].len(), 3);
+    // Pending: anna's request with a failed signature (one phone) and bob's (two phones).
+    assert_eq!(live["device_inbox"].len(), 3);
 
     let damage = [
         "delete from action_request_status where status = 'REJECTED'",
         "update action_request_status set view = '{}' where status = 'CONSUMED'",
-        "delete from action_request_devices",
         "update devices set name = 'tampered', status = 'active'",
+        "update audit_search set status = 'PENDING'",
+        "delete from device_inbox",
+        "update client_daily_stats set confirmed = 7",
+        "delete from decision_times",
     ];
     for sql in damage {
         sqlx::query(sql).execute(sqlite(&app)).await.unwrap();
     }
-    assert_ne!(
-        snapshot(&app, "devices", "id").await,
-        devices,
-        "the damage shows"
-    );
+    let damaged = snapshot_all(&app).await;
+    for table in TABLES.iter().map(|(table, _)| *table) {
+        if table != "stats_requests" {
+            assert_ne!(damaged[table], live[table], "the damage to {table} shows");
+        }
+    }
 
-    rebuild(&app, "status");
-    rebuild(&app, "devices");
-    assert_eq!(
-        snapshot(&app, "action_request_status", "id").await,
-        requests
+    let output = rebuild(&app, "--all");
+    assert!(
+        output.contains("rebuilt all:") && output.contains("events/s"),
+        "{output}"
     );
-    assert_eq!(
-        snapshot(&app, "action_request_devices", "device_id, request_id").await,
-        addressed
-    );
-    assert_eq!(snapshot(&app, "devices", "id").await, devices);
+    for (table, _) in TABLES {
+        assert_eq!(snapshot(&app, table).await, live[table], "{table}");
+    }
 
     let id = pending["id"].as_str().unwrap();
     let polled = app.poll(id).await;

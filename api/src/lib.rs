@@ -115,6 +115,7 @@ impl Application {
         let state = AppState {
             metrics,
             rebuilds: routes::ops::Rebuilds::default(),
+            progress: countersign_projections::follow::Progress::default(),
             store: db.events(),
             db,
             reads,
@@ -175,6 +176,7 @@ impl Application {
                 tokio::spawn(countersign_projections::follow::follow(
                     self.state.db.clone(),
                     *projection,
+                    self.state.progress.clone(),
                     self.state.stopping.clone(),
                     self.projection_retry,
                 ))

@@ -59,12 +59,38 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rebuilds started through the ops API, and how far they are.
     pub rebuilds: crate::routes::ops::Rebuilds,
+    /// How far this process's asynchronous projections have come.
+    pub progress: countersign_projections::follow::Progress,
 }
+
+/// The longest a read waits for an asynchronous projection to catch up with the log.
+pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AppState {
     /// The database pool for reads and credentials.
     pub fn pool(&self) -> &Pool {
         self.reads.pool()
+    }
+
+    /// Waits until the asynchronous projection `name` has applied everything committed when
+    /// called (by any process on the database), so that a read from it sees the writes that
+    /// were acknowledged before it. Gives up after [`SETTLE_LIMIT`] (a stopped or lagging
+    /// projection: the read then answers from what the model holds, and readiness reports the
+    /// projection).
+    pub async fn settled(&self, name: &str) {
+        let head = match self.store.head().await {
+            Ok(head) => head,
+            Err(_) => *self.store.watch_head().borrow(),
+        };
+        self.progress.reached(name, head, SETTLE_LIMIT).await;
+    }
+
+    /// Follows the position of the asynchronous projection `name` (the store's head for any
+    /// other name): what long polls and streams over that projection wake on.
+    pub fn watch_progress(&self, name: &str) -> tokio::sync::watch::Receiver<u64> {
+        self.progress
+            .watch(name)
+            .unwrap_or_else(|| self.store.watch_head())
     }
 
     /// The current time, as every rule sees it.

@@ -8,6 +8,8 @@
 //! may follow the same projection: each batch takes the projection's lock and goes ahead only if
 //! the checkpoint is still where the batch starts, so no event is ever applied twice.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,10 +22,86 @@ use crate::sql::{Param, Pool, Sql};
 use crate::time;
 
 /// Every asynchronous projection the server runs.
-pub const ASYNC: &[&dyn AsyncProjection] = &[&crate::stats::DailyStats];
+pub const ASYNC: &[&dyn AsyncProjection] = &[
+    &crate::stats::DailyStats,
+    &crate::search::AuditSearch,
+    &crate::inbox::DeviceInbox,
+];
+
+/// The asynchronous projection called `name`.
+pub fn find(name: &str) -> Option<&'static dyn AsyncProjection> {
+    ASYNC.iter().copied().find(|p| p.name() == name)
+}
 
 /// Events applied per transaction at most.
 const BATCH: usize = 500;
+
+/// Which copy of a projection's tables an event is applied to: the live one, or the next
+/// generation a rebuild fills beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// The tables that serve reads.
+    Live,
+    /// `<table>_next`, swapped in when the rebuild has caught up.
+    Next,
+}
+
+impl Generation {
+    /// The name of `table` in this generation.
+    pub fn table(self, table: &str) -> String {
+        match self {
+            Generation::Live => table.to_owned(),
+            Generation::Next => format!("{table}_next"),
+        }
+    }
+}
+
+/// How far each asynchronous projection has come in this process, for reads that must see
+/// what was committed before them: followers publish every checkpoint they commit or find.
+#[derive(Clone, Debug)]
+pub struct Progress(Arc<HashMap<&'static str, watch::Sender<u64>>>);
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self(Arc::new(
+            ASYNC
+                .iter()
+                .map(|p| (p.name(), watch::Sender::new(0)))
+                .collect(),
+        ))
+    }
+}
+
+impl Progress {
+    /// Records that `name` has applied the log up to `position` (it never moves back).
+    pub fn publish(&self, name: &str, position: u64) {
+        if let Some(sender) = self.0.get(name) {
+            sender.send_if_modified(|known| {
+                let moved = position > *known;
+                if moved {
+                    *known = position;
+                }
+                moved
+            });
+        }
+    }
+
+    /// Follows `name`'s position.
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<u64>> {
+        self.0.get(name).map(watch::Sender::subscribe)
+    }
+
+    /// Waits until `name` has applied the log up to `position`, at most `limit`; whether it
+    /// got there.
+    pub async fn reached(&self, name: &str, position: u64, limit: Duration) -> bool {
+        let Some(mut watch) = self.watch(name) else {
+            return false;
+        };
+        tokio::time::timeout(limit, watch.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
 
 /// Why a projection could not apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +119,33 @@ pub enum ApplyError {
 pub trait AsyncProjection: Send + Sync + 'static {
     /// Its name, as listed and as its checkpoint is kept.
     fn name(&self) -> &'static str;
-    /// Its main table, whose rows the listing counts.
-    fn table(&self) -> &'static str;
-    /// Applies one event inside the projection's transaction.
-    async fn apply(&self, conn: &mut dyn Sql, event: &RecordedEvent) -> Result<(), ApplyError>;
+    /// Its tables, the main one (whose rows the listing counts) first. A rebuild fills a copy
+    /// of each ([`Generation::Next`]) and swaps them in together.
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies one event to the tables of `generation`, inside the caller's transaction.
+    async fn apply(
+        &self,
+        conn: &mut dyn Sql,
+        generation: Generation,
+        event: &RecordedEvent,
+    ) -> Result<(), ApplyError>;
+}
+
+/// The action request an event belongs to, and the event decoded; `None` for other streams.
+pub(crate) fn action_request_event(
+    recorded: &RecordedEvent,
+) -> Result<Option<(&str, countersign_domain::action_request::Event)>, ApplyError> {
+    use countersign_domain::action_request::{Event, STREAM_PREFIX};
+    let Some(id) = recorded.stream_id.strip_prefix(STREAM_PREFIX) else {
+        return Ok(None);
+    };
+    let event = Event::from_stored(
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.data,
+    )
+    .map_err(|e| ApplyError::Event(format!("cannot decode {}: {e}", recorded.event_type)))?;
+    Ok(Some((id, event)))
 }
 
 /// Where a projection is.
@@ -63,13 +164,21 @@ pub struct Checkpoint {
 }
 
 /// What ended one run of a projection.
-#[derive(Debug)]
-enum Failure {
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
     /// An event could not be applied.
-    Event { position: u64, error: String },
-    /// Another process moved the checkpoint first.
+    #[error("the event at position {position} cannot be applied: {error}")]
+    Event {
+        /// Its position.
+        position: u64,
+        /// Why.
+        error: String,
+    },
+    /// Another process (or a rebuild) moved the checkpoint first.
+    #[error("the checkpoint moved")]
     Moved,
     /// The store or the database failed.
+    #[error("{0}")]
     Store(String),
 }
 
@@ -138,10 +247,11 @@ async fn load_or_create(pool: &Pool, name: &str) -> Result<Checkpoint, sqlx::Err
 }
 
 /// Follows the log with `projection` until `stopping` turns true, retrying `retry` after a
-/// failure.
+/// failure, and publishing each checkpoint to `progress`.
 pub async fn follow(
     db: Database,
     projection: &'static dyn AsyncProjection,
+    progress: Progress,
     mut stopping: watch::Receiver<bool>,
     retry: Duration,
 ) {
@@ -150,7 +260,7 @@ pub async fn follow(
         if *stopping.borrow_and_update() {
             return;
         }
-        match follow_once(&db, projection, &mut stopping).await {
+        match follow_once(&db, projection, &progress, &mut stopping).await {
             Ok(()) => return,
             Err(Failure::Moved) => continue,
             Err(Failure::Event { position, error }) => {
@@ -187,11 +297,13 @@ pub async fn follow(
 async fn follow_once(
     db: &Database,
     projection: &'static dyn AsyncProjection,
+    progress: &Progress,
     stopping: &mut watch::Receiver<bool>,
 ) -> Result<(), Failure> {
     let pool = db.pool();
     let checkpoint = load_or_create(&pool, projection.name()).await?;
     let mut position = checkpoint.position;
+    progress.publish(projection.name(), position);
     let mut events = db.events().subscribe(position);
     loop {
         let next = tokio::select! {
@@ -207,7 +319,10 @@ async fn follow_once(
             }
         }
         match commit(&pool, projection, position, &batch).await {
-            Ok(last) => position = last,
+            Ok(last) => {
+                position = last;
+                progress.publish(projection.name(), position);
+            }
             Err(Failure::Event {
                 position: failed,
                 error,
@@ -218,7 +333,8 @@ async fn follow_once(
                     .take_while(|e| e.position < failed)
                     .collect();
                 if !before.is_empty() {
-                    commit(&pool, projection, position, &before).await?;
+                    let last = commit(&pool, projection, position, &before).await?;
+                    progress.publish(projection.name(), last);
                 }
                 return Err(Failure::Event {
                     position: failed,
@@ -244,16 +360,9 @@ async fn commit(
     let postgres = matches!(pool, Pool::Postgres(_));
     pool.transaction(move |conn| {
         Box::pin(async move {
-            // One process at a time applies a projection's batch: on PostgreSQL a transaction
-            // lock per projection (SQLite's `BEGIN IMMEDIATE` already serialises writers), and
-            // the checkpoint must still be where this batch starts.
-            if postgres {
-                conn.execute(
-                    "select pg_advisory_xact_lock(hashtext('countersign-projection:' || $1))",
-                    &[name.into()],
-                )
-                .await?;
-            }
+            // One process at a time applies a projection's batch, and the checkpoint must still
+            // be where this batch starts.
+            lock(conn, name, postgres).await?;
             let current = conn
                 .fetch(
                     "select cast(position as text) from projection_checkpoints where name = $1",
@@ -270,7 +379,7 @@ async fn commit(
             }
             for event in &batch {
                 projection
-                    .apply(conn, event)
+                    .apply(conn, Generation::Live, event)
                     .await
                     .map_err(|error| Failure::Event {
                         position: event.position,
@@ -297,4 +406,65 @@ async fn commit(
         })
     })
     .await
+}
+
+/// Takes the projection's lock for the rest of the transaction: on PostgreSQL a transaction
+/// lock per projection (SQLite's `BEGIN IMMEDIATE` already serialises writers).
+pub(crate) async fn lock(
+    conn: &mut dyn Sql,
+    name: &str,
+    postgres: bool,
+) -> Result<(), sqlx::Error> {
+    if postgres {
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtext('countersign-projection:' || $1))",
+            &[name.into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets the projection's checkpoint to `position`, running, inside the caller's transaction
+/// (a rebuild's switch: the followers find it moved and go on from there).
+pub(crate) async fn set_checkpoint(
+    conn: &mut dyn Sql,
+    name: &str,
+    position: u64,
+) -> Result<(), sqlx::Error> {
+    conn.execute(
+        "insert into projection_checkpoints (name, position, state, updated_at) \
+         values ($1, $2, 'running', $3) on conflict (name) do update \
+         set position = excluded.position, state = 'running', failed_position = null, \
+         error = null, updated_at = excluded.updated_at",
+        &[
+            name.into(),
+            Param::Int(position as i64),
+            time::format(chrono::Utc::now()).into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies the log to `projection` from its checkpoint up to the head as it is now, in
+/// batches, and returns the position reached: for tools and tests that need a projection
+/// caught up without a running server. A failing event is reported, not skipped (nor recorded
+/// as a stop).
+pub async fn catch_up(
+    db: &Database,
+    projection: &'static dyn AsyncProjection,
+) -> Result<u64, Failure> {
+    let pool = db.pool();
+    let events = db.events();
+    let head = events.head().await?;
+    let mut position = load_or_create(&pool, projection.name()).await?.position;
+    while position < head {
+        let batch = events.read_all(position, BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        position = commit(&pool, projection, position, &batch).await?;
+    }
+    Ok(position)
 }

@@ -1,4 +1,4 @@
-//! The inline read models: action-request status (with its device links) and devices.
+//! The inline read models: action-request status and devices.
 //!
 //! They are updated by the store's writer inside the transaction of the append that produced the
 //! events, so a poll right after a command sees the command's effect, and a crash can never leave
@@ -22,8 +22,6 @@ use crate::time;
 pub struct Tables {
     /// One row per action request.
     pub status: Option<&'static str>,
-    /// (device, request) pairs: the device inbox.
-    pub links: Option<&'static str>,
     /// One row per device.
     pub devices: Option<&'static str>,
     /// The outbox: written live only, never by a rebuild (it is a queue, not a view).
@@ -33,7 +31,6 @@ pub struct Tables {
 /// The tables that serve reads.
 pub const LIVE: Tables = Tables {
     status: Some("action_request_status"),
-    links: Some("action_request_devices"),
     devices: Some("devices"),
     outbox: Some("outbox"),
 };
@@ -152,32 +149,21 @@ async fn apply_action_request(
             }
         }
     }
-    match (&event, tables.links, tables.devices) {
-        (Event::Created(created), Some(links), _) => {
-            let sql = format!(
-                "insert into {links} (device_id, request_id) values ($1, $2) on conflict do nothing"
-            );
-            for device_id in &created.devices {
-                conn.execute(&sql, &[device_id.to_string().into(), id.as_str().into()])
-                    .await?;
-            }
-        }
+    match (&event, tables.devices) {
         (
             Event::Confirmed {
                 device_id: Some(device_id),
                 at,
                 ..
             },
-            _,
             Some(devices),
-        ) => touch_device(conn, devices, *device_id, *at).await?,
-        (
+        )
+        | (
             Event::Rejected {
                 device_id: Some(device_id),
                 at,
                 ..
             },
-            _,
             Some(devices),
         ) => touch_device(conn, devices, *device_id, *at).await?,
         _ => {}

@@ -1,11 +1,13 @@
 //! Countersign's read models, built from the event log.
 //!
-//! The inline models (request status with its device links, and devices) are updated inside the
-//! append transaction by [`inline::InlineProjections`]; [`read::ReadModels`] queries them for the
-//! API; [`rebuild`] replays the log into fresh tables and swaps them in.
+//! The inline models (request status and devices) are updated inside the append transaction by
+//! [`inline::InlineProjections`]; the asynchronous ones (auditors' search, device inbox, daily
+//! statistics) follow the log on their own ([`follow`]); [`read::ReadModels`] queries them for
+//! the API; [`rebuild`] replays the log into a new generation of tables and swaps it in.
 
 pub mod database;
 pub mod follow;
+pub mod inbox;
 pub mod inline;
 pub mod outbox;
 pub mod read;

@@ -242,36 +242,13 @@ impl ReadModels {
         .await
     }
 
-    /// The pending, unexpired requests addressed to a device, oldest first.
+    /// The pending, unexpired requests addressed to a device, oldest first (from the
+    /// asynchronous inbox model: see [`crate::inbox`]).
     pub async fn inbox(
         &self,
         device_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<InboxItem>, ReadError> {
-        let rows = self
-            .pool
-            .rows(
-                "select s.view from action_request_devices d join action_request_status s \
-                 on s.id = d.request_id where d.device_id = $1 and s.status = 'PENDING' \
-                 and s.expires_at > $2 order by s.id",
-                &[device_id.to_string().into(), time::format(now).into()],
-            )
-            .await?;
-        first_column(rows)
-            .map(|view| {
-                let state: ActionRequest =
-                    serde_json::from_str(&view).map_err(|e| ReadError::Corrupt(e.to_string()))?;
-                Ok(InboxItem {
-                    id: state.id,
-                    action: state.action.as_str().to_owned(),
-                    display: serde_json::to_value(&state.display).expect("display serializes"),
-                    binding: state.binding.as_str().to_owned(),
-                    nonce: state.nonce.clone(),
-                    challenge: state.challenge.clone(),
-                    expires_at: state.expires_at,
-                    version: state.version,
-                })
-            })
-            .collect()
+        crate::inbox::inbox(&self.pool, device_id, now).await
     }
 }

@@ -1,10 +1,13 @@
-//! Rebuilding the inline read models from the log, into fresh tables that are swapped in.
+//! Rebuilding a read model from the log, into a new generation of its tables that is swapped in.
 //!
-//! The new generation is filled from position 0 in pages while the live tables keep serving and
-//! the writer keeps appending. The last stretch runs under the writer's lock (on PostgreSQL the
-//! log's lock, which holds back every instance): it applies the events committed meanwhile,
-//! drops the old tables and renames the new ones in one transaction, so no append is missed and
-//! readers see either generation, never a mix.
+//! The new generation (`<table>_next`) is filled from position 0 in pages while the live tables
+//! keep serving, the writer keeps appending and asynchronous projections keep following. The
+//! last stretch runs under the writer's lock (on PostgreSQL the log's lock, which holds back
+//! every instance) and, for an asynchronous projection, its own lock: it applies the events
+//! committed meanwhile, drops the old tables, renames the new ones and (asynchronous
+//! projections) moves the checkpoint to the new generation's position, in one transaction. No
+//! append is missed, no event is applied twice, and readers see either generation, never a mix;
+//! the new generation is at least as far along as the one it replaces.
 
 use std::time::Instant;
 
@@ -14,11 +17,21 @@ use futures::future::BoxFuture;
 use sqlx::{PgConnection, SqliteConnection};
 
 use crate::database::Database;
+use crate::follow::{self, AsyncProjection, Generation};
 use crate::inline::{apply, Tables};
 use crate::sql::{Pool, Sql};
 
-/// The rebuildable read models.
-pub const NAMES: &[&str] = &["status", "devices"];
+/// The inline read models.
+pub const INLINE: &[&str] = &["status", "devices"];
+
+/// Every rebuildable read model: the inline ones, then the asynchronous ones.
+pub fn names() -> Vec<&'static str> {
+    INLINE
+        .iter()
+        .copied()
+        .chain(follow::ASYNC.iter().map(|p| p.name()))
+        .collect()
+}
 
 /// Events applied per transaction while catching up.
 const PAGE: usize = 2_000;
@@ -27,7 +40,7 @@ const PAGE: usize = 2_000;
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
     /// No read model has that name.
-    #[error("unknown projection {0:?} (known: {known})", known = NAMES.join(", "))]
+    #[error("unknown projection {0:?} (known: {known})", known = names().join(", "))]
     Unknown(String),
     /// The store failed.
     #[error(transparent)]
@@ -68,28 +81,36 @@ pub struct RebuildReport {
     pub seconds: f64,
 }
 
-/// The live tables of a read model and the generation a rebuild fills.
-fn generation(name: &str) -> Result<(Vec<&'static str>, Tables), RebuildError> {
+/// What a rebuild fills: the next generation of inline tables, or an asynchronous projection's.
+#[derive(Clone, Copy)]
+enum Target {
+    Inline(Tables),
+    Async(&'static dyn AsyncProjection),
+}
+
+/// The live tables of a read model and the target a rebuild fills.
+fn generation(name: &str) -> Result<(Vec<&'static str>, Target), RebuildError> {
     match name {
         "status" => Ok((
-            vec!["action_request_status", "action_request_devices"],
-            Tables {
+            vec!["action_request_status"],
+            Target::Inline(Tables {
                 status: Some("action_request_status_next"),
-                links: Some("action_request_devices_next"),
                 devices: None,
                 outbox: None,
-            },
+            }),
         )),
         "devices" => Ok((
             vec!["devices"],
-            Tables {
+            Target::Inline(Tables {
                 status: None,
-                links: None,
                 devices: Some("devices_next"),
                 outbox: None,
-            },
+            }),
         )),
-        other => Err(RebuildError::Unknown(other.to_owned())),
+        other => match follow::find(other) {
+            Some(projection) => Ok((projection.tables().to_vec(), Target::Async(projection))),
+            None => Err(RebuildError::Unknown(other.to_owned())),
+        },
     }
 }
 
@@ -108,7 +129,7 @@ async fn count(pool: &Pool, table: &str) -> Result<u64, RebuildError> {
 /// probes and metrics scrapes.
 pub async fn positions(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
     let head = db.events().head().await?;
-    let mut out: Vec<ProjectionInfo> = NAMES
+    let mut out: Vec<ProjectionInfo> = INLINE
         .iter()
         .map(|name| ProjectionInfo {
             name,
@@ -146,10 +167,7 @@ pub async fn positions(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildErro
 pub async fn list(db: &Database) -> Result<Vec<ProjectionInfo>, RebuildError> {
     let mut out = positions(db).await?;
     for info in &mut out {
-        let table = match crate::follow::ASYNC.iter().find(|p| p.name() == info.name) {
-            Some(projection) => projection.table(),
-            None => generation(info.name)?.0[0],
-        };
+        let table = generation(info.name)?.0[0];
         // A stopped projection's table may be what is broken: the listing still answers.
         info.rows = count(&db.pool(), table).await.ok();
     }
@@ -178,13 +196,20 @@ impl LockedConnection for PgConnection {
 
 async fn apply_page(
     conn: &mut dyn Sql,
-    tables: Tables,
+    target: Target,
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for event in events {
-        apply(conn, tables, event)
-            .await
-            .map_err(|e| RebuildError::Apply(e.to_string()))?;
+        let applied = match target {
+            Target::Inline(tables) => apply(conn, tables, event).await.map_err(|e| e.to_string()),
+            Target::Async(projection) => projection
+                .apply(conn, Generation::Next, event)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        applied.map_err(|error| {
+            RebuildError::Apply(format!("event at position {}: {error}", event.position))
+        })?;
     }
     Ok(())
 }
@@ -237,7 +262,7 @@ pub async fn rebuild(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
-    let (live, tables) = generation(name)?;
+    let (live, target) = generation(name)?;
     let pool = db.pool();
     let mut swap = Vec::new();
     for table in &live {
@@ -255,19 +280,19 @@ pub async fn rebuild(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        fill(db, tables, &page).await?;
+        fill(db, target, &page).await?;
         position = last;
         progress(position, head.max(position));
     }
     let applied = match db {
         Database::Sqlite(store) => {
             store
-                .with_write_lock(move |conn| catch_up_and_swap(conn, tables, swap, position))
+                .with_write_lock(move |conn| catch_up_and_swap(conn, false, target, swap, position))
                 .await??
         }
         Database::Postgres(store) => {
             store
-                .with_write_lock(move |conn| catch_up_and_swap(conn, tables, swap, position))
+                .with_write_lock(move |conn| catch_up_and_swap(conn, true, target, swap, position))
                 .await??
         }
     };
@@ -280,15 +305,15 @@ pub async fn rebuild(
 }
 
 /// Applies one page to the new tables in its own transaction.
-async fn fill(db: &Database, tables: Tables, page: &[RecordedEvent]) -> Result<(), RebuildError> {
+async fn fill(db: &Database, target: Target, page: &[RecordedEvent]) -> Result<(), RebuildError> {
     async fn run(
         conn: &mut dyn Sql,
         begin: &str,
-        tables: Tables,
+        target: Target,
         page: &[RecordedEvent],
     ) -> Result<(), RebuildError> {
         conn.execute(begin, &[]).await?;
-        match apply_page(conn, tables, page).await {
+        match apply_page(conn, target, page).await {
             Ok(()) => {
                 conn.execute("commit", &[]).await?;
                 Ok(())
@@ -304,23 +329,30 @@ async fn fill(db: &Database, tables: Tables, page: &[RecordedEvent]) -> Result<(
         // to upgrade a read snapshot that the writer has moved past.
         Database::Sqlite(store) => {
             let mut conn = store.pool().acquire().await?;
-            run(&mut *conn, "begin immediate", tables, page).await
+            run(&mut *conn, "begin immediate", target, page).await
         }
         Database::Postgres(store) => {
             let mut conn = store.pool().acquire().await?;
-            run(&mut *conn, "begin", tables, page).await
+            run(&mut *conn, "begin", target, page).await
         }
     }
 }
 
-/// Under the writer's lock: applies what committed since `position`, then swaps the tables.
+/// Under the writer's lock: applies what committed since `position`, then swaps the tables
+/// (and, for an asynchronous projection, under its lock, moves its checkpoint there).
 fn catch_up_and_swap<C: LockedConnection>(
     conn: &mut C,
-    tables: Tables,
+    postgres: bool,
+    target: Target,
     swap: Vec<String>,
     mut position: u64,
 ) -> BoxFuture<'_, Result<Result<u64, RebuildError>, sqlx::Error>> {
     Box::pin(async move {
+        if let Target::Async(projection) = target {
+            // Wait for the batch a follower may be applying to the live tables, and keep the
+            // followers out until the switch commits.
+            follow::lock(conn, projection.name(), postgres).await?;
+        }
         loop {
             let page = match conn.page(position).await {
                 Ok(page) => page,
@@ -329,13 +361,16 @@ fn catch_up_and_swap<C: LockedConnection>(
             let Some(last) = page.last().map(|e| e.position) else {
                 break;
             };
-            if let Err(e) = apply_page(conn, tables, &page).await {
+            if let Err(e) = apply_page(conn, target, &page).await {
                 return Ok(Err(e));
             }
             position = last;
         }
         for statement in &swap {
             conn.execute(statement, &[]).await?;
+        }
+        if let Target::Async(projection) = target {
+            follow::set_checkpoint(conn, projection.name(), position).await?;
         }
         Ok(Ok(position))
     })

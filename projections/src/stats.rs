@@ -4,11 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use countersign_domain::action_request::{Event, STREAM_PREFIX};
+use countersign_domain::action_request::Event;
 use countersign_store::RecordedEvent;
 use serde::Serialize;
 
-use crate::follow::{ApplyError, AsyncProjection};
+use crate::follow::{action_request_event, ApplyError, AsyncProjection, Generation};
 use crate::sql::{Param, Pool, Sql};
 use crate::time;
 
@@ -45,12 +45,14 @@ fn day_of(at: DateTime<Utc>) -> String {
 /// Adds one to `column` of the request's client and day.
 async fn count(
     conn: &mut dyn Sql,
+    generation: Generation,
     request_id: &str,
     column: &str,
 ) -> Result<Option<(String, String, String)>, ApplyError> {
+    let requests = generation.table("stats_requests");
     let rows = conn
         .fetch(
-            "select client_id, day, created_at from stats_requests where request_id = $1",
+            &format!("select client_id, day, created_at from {requests} where request_id = $1"),
             &[request_id.into()],
         )
         .await?;
@@ -65,9 +67,9 @@ async fn count(
         columns.next().unwrap_or_default(),
         columns.next().unwrap_or_default(),
     );
-    let sql = format!(
-        "update client_daily_stats set {column} = {column} + 1 where client_id = $1 and day = $2"
-    );
+    let stats = generation.table("client_daily_stats");
+    let sql =
+        format!("update {stats} set {column} = {column} + 1 where client_id = $1 and day = $2");
     conn.execute(&sql, &[client.as_str().into(), day.as_str().into()])
         .await?;
     Ok(Some((client, day, created_at)))
@@ -76,6 +78,7 @@ async fn count(
 /// Records how long the request waited for its user.
 async fn decided(
     conn: &mut dyn Sql,
+    generation: Generation,
     request_id: &str,
     found: Option<(String, String, String)>,
     at: DateTime<Utc>,
@@ -86,9 +89,12 @@ async fn decided(
     let created = time::parse(&created_at)
         .ok_or_else(|| ApplyError::Event(format!("bad creation time {created_at:?}")))?;
     let millis = (at - created).num_milliseconds().max(0);
+    let times = generation.table("decision_times");
     conn.execute(
-        "insert into decision_times (request_id, client_id, day, millis) values ($1, $2, $3, $4) \
-         on conflict (request_id) do nothing",
+        &format!(
+            "insert into {times} (request_id, client_id, day, millis) \
+             values ($1, $2, $3, $4) on conflict (request_id) do nothing"
+        ),
         &[
             request_id.into(),
             client.into(),
@@ -106,27 +112,32 @@ impl AsyncProjection for DailyStats {
         NAME
     }
 
-    fn table(&self) -> &'static str {
-        "client_daily_stats"
+    fn tables(&self) -> &'static [&'static str] {
+        &["client_daily_stats", "stats_requests", "decision_times"]
     }
 
-    async fn apply(&self, conn: &mut dyn Sql, recorded: &RecordedEvent) -> Result<(), ApplyError> {
-        let Some(id) = recorded.stream_id.strip_prefix(STREAM_PREFIX) else {
+    async fn apply(
+        &self,
+        conn: &mut dyn Sql,
+        generation: Generation,
+        recorded: &RecordedEvent,
+    ) -> Result<(), ApplyError> {
+        let Some((id, event)) = action_request_event(recorded)? else {
             return Ok(());
         };
-        let event = Event::from_stored(
-            &recorded.event_type,
-            recorded.schema_version,
-            &recorded.data,
-        )
-        .map_err(|e| ApplyError::Event(format!("cannot decode {}: {e}", recorded.event_type)))?;
         match event {
             Event::Created(created) => {
                 let client = created.client_id.to_string();
                 let day = day_of(created.created_at);
+                let (requests, stats) = (
+                    generation.table("stats_requests"),
+                    generation.table("client_daily_stats"),
+                );
                 conn.execute(
-                    "insert into stats_requests (request_id, client_id, day, created_at) \
-                     values ($1, $2, $3, $4)",
+                    &format!(
+                        "insert into {requests} (request_id, client_id, day, created_at) \
+                         values ($1, $2, $3, $4)"
+                    ),
                     &[
                         id.into(),
                         client.as_str().into(),
@@ -136,28 +147,29 @@ impl AsyncProjection for DailyStats {
                 )
                 .await?;
                 conn.execute(
-                    "insert into client_daily_stats (client_id, day, requests) values ($1, $2, 1) \
-                     on conflict (client_id, day) do update \
-                     set requests = client_daily_stats.requests + 1",
+                    &format!(
+                        "insert into {stats} (client_id, day, requests) values ($1, $2, 1) \
+                         on conflict (client_id, day) do update set requests = {stats}.requests + 1"
+                    ),
                     &[client.as_str().into(), day.as_str().into()],
                 )
                 .await?;
             }
             Event::Confirmed { at, .. } => {
-                let found = count(conn, id, "confirmed").await?;
-                decided(conn, id, found, at).await?;
+                let found = count(conn, generation, id, "confirmed").await?;
+                decided(conn, generation, id, found, at).await?;
             }
             Event::Rejected { at, device_id, .. } => {
-                let found = count(conn, id, "rejected").await?;
+                let found = count(conn, generation, id, "rejected").await?;
                 if device_id.is_some() {
-                    decided(conn, id, found, at).await?;
+                    decided(conn, generation, id, found, at).await?;
                 }
             }
             Event::Expired { .. } => {
-                count(conn, id, "expired").await?;
+                count(conn, generation, id, "expired").await?;
             }
             Event::TokenConsumed { .. } => {
-                count(conn, id, "consumed").await?;
+                count(conn, generation, id, "consumed").await?;
             }
             _ => {}
         }

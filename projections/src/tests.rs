@@ -13,6 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::database::Database;
+use crate::follow;
 use crate::read::ReadModels;
 use crate::rebuild;
 
@@ -53,8 +54,8 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
-    a_rebuilt_status_model_equals_the_live_one,
-    a_rebuild_while_commands_append_misses_nothing,
+    every_rebuilt_read_model_equals_the_live_one,
+    a_rebuild_while_commands_append_and_projections_follow_misses_nothing,
     an_unknown_projection_is_refused_by_name,
     a_reused_idempotency_key_rejects_only_that_append,
     reads_serve_the_inbox_the_token_and_expiry,
@@ -188,30 +189,65 @@ async fn request(
     Ok(id)
 }
 
-/// Every row of the inline read models, as JSON text, in a fixed order.
+/// Every row of every read model (inline and asynchronous), as text, in a fixed order.
 async fn snapshot(db: &Database) -> Vec<String> {
     let tables = [
         (
             "action_request_status",
             "id, client_id, uid, action, status, version, expires_at, token_expires_at, \
-             token_hash, idempotency_key, view, updated_at",
+             token_hash, idempotency_key, view, updated_at, created_at",
         ),
-        ("action_request_devices", "device_id, request_id"),
         (
             "devices",
             "id, client_id, uid, kind, name, public_key, token_hash, status, enrolled_at, \
              revoked_at, last_used_at, version",
         ),
+        (
+            "client_daily_stats",
+            "client_id, day, requests, confirmed, rejected, expired, consumed",
+        ),
+        ("stats_requests", "request_id, client_id, day, created_at"),
+        ("decision_times", "request_id, client_id, day, millis"),
+        (
+            "audit_search",
+            "id, client_id, uid, action, status, created_at, updated_at",
+        ),
+        (
+            "device_inbox",
+            "device_id, request_id, expires_at, version, item",
+        ),
+    ];
+    let numbers = [
+        "version",
+        "requests",
+        "confirmed",
+        "rejected",
+        "expired",
+        "consumed",
+        "millis",
     ];
     let mut out = Vec::new();
     for (table, columns) in tables {
-        let columns = columns.replace("version", "cast(version as text)");
-        let sql = format!("select {columns} from {table} order by 1, 2");
+        let columns: Vec<String> = columns
+            .split(", ")
+            .map(|c| match numbers.contains(&c.trim()) {
+                true => format!("cast({c} as text)"),
+                false => c.trim().to_owned(),
+            })
+            .collect();
+        let sql = format!("select {} from {table} order by 1, 2", columns.join(", "));
         for row in db.pool().rows(&sql, &[]).await.unwrap() {
             out.push(format!("{table} {row:?}"));
         }
     }
     out
+}
+
+/// Brings every asynchronous projection up to the log's head.
+async fn catch_up(db: &Database) {
+    for projection in follow::ASYNC {
+        follow::catch_up(db, *projection).await.unwrap();
+    }
 }
 
 async fn populate(db: &Database, client: Uuid, n: usize) {
@@ -224,54 +260,110 @@ async fn populate(db: &Database, client: Uuid, n: usize) {
     }
 }
 
-async fn a_rebuilt_status_model_equals_the_live_one(db: Database) {
+async fn every_rebuilt_read_model_equals_the_live_one(db: Database) {
     let client = Uuid::now_v7();
     populate(&db, client, 30).await;
+    catch_up(&db).await;
     let live = snapshot(&db).await;
-    assert!(live.len() > 60, "the fixture fills the tables");
+    for table in ["audit_search", "device_inbox", "client_daily_stats"] {
+        assert!(
+            live.iter().any(|row| row.starts_with(&format!("{table} "))),
+            "the fixture fills {table}"
+        );
+    }
     // Damage the live tables: only a replay of the log can restore them.
     for damage in [
         "delete from action_request_status where id in (select id from action_request_status limit 3)",
         "update action_request_status set status = 'BOGUS', view = '{}'",
-        "delete from action_request_devices",
         "update devices set last_used_at = null, name = 'x'",
+        "update client_daily_stats set requests = 0",
+        "delete from decision_times",
+        "update audit_search set status = 'BOGUS'",
+        "delete from device_inbox",
     ] {
         db.pool().run(damage, &[]).await.unwrap();
     }
     assert_ne!(snapshot(&db).await, live);
-    let mut calls = 0;
-    let report = rebuild::rebuild(&db, "status", |_, _| calls += 1)
-        .await
-        .unwrap();
-    assert_eq!(report.rows, 30);
-    assert!(calls > 0);
-    assert_ne!(snapshot(&db).await, live, "devices are still damaged");
-    let report = rebuild::rebuild(&db, "devices", |_, _| {}).await.unwrap();
-    assert_eq!(report.rows, 1);
+    let head = db.events().head().await.unwrap();
+    for name in rebuild::names() {
+        let mut calls = 0;
+        let report = rebuild::rebuild(&db, name, |_, _| calls += 1)
+            .await
+            .unwrap();
+        assert!(calls > 0, "{name} reports progress");
+        assert_eq!(report.events, head, "{name} replayed the whole log");
+        let expected_rows = match name {
+            "status" | "audit_search" => 30,
+            "devices" | "daily_stats" => 1,
+            "device_inbox" => 10,
+            other => panic!("a test for {other} is missing"),
+        };
+        assert_eq!(report.rows, expected_rows, "{name}");
+    }
     assert_eq!(snapshot(&db).await, live);
+    let checkpoints = follow::checkpoints(&db.pool()).await.unwrap();
+    assert_eq!(checkpoints.len(), follow::ASYNC.len());
+    assert!(checkpoints.iter().all(|c| c.position == head));
 }
 
-async fn a_rebuild_while_commands_append_misses_nothing(db: Database) {
+async fn a_rebuild_while_commands_append_and_projections_follow_misses_nothing(db: Database) {
     let client = Uuid::now_v7();
     populate(&db, client, 20).await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let progress = follow::Progress::default();
+    let followers: Vec<_> = follow::ASYNC
+        .iter()
+        .map(|projection| {
+            tokio::spawn(follow::follow(
+                db.clone(),
+                *projection,
+                progress.clone(),
+                stopping.clone(),
+                std::time::Duration::from_millis(50),
+            ))
+        })
+        .collect();
     let writer = {
         let db = db.clone();
         tokio::spawn(async move { populate(&db, client, 60).await })
     };
-    rebuild::rebuild(&db, "status", |_, _| {}).await.unwrap();
+    for name in rebuild::names() {
+        rebuild::rebuild(&db, name, |_, _| {}).await.unwrap();
+    }
     writer.await.unwrap();
+    let head = db.events().head().await.unwrap();
+    for projection in follow::ASYNC {
+        let reached = progress
+            .reached(projection.name(), head, std::time::Duration::from_secs(20))
+            .await;
+        assert!(reached, "{} follows to the head", projection.name());
+    }
+    stop.send_replace(true);
+    for follower in followers {
+        follower.await.unwrap();
+    }
     let after_rebuild = snapshot(&db).await;
-    rebuild::rebuild(&db, "status", |_, _| {}).await.unwrap();
+    for name in rebuild::names() {
+        rebuild::rebuild(&db, name, |_, _| {}).await.unwrap();
+    }
     assert_eq!(snapshot(&db).await, after_rebuild);
-    let rows = db
-        .pool()
-        .rows(
-            "select cast(count(*) as text) from action_request_status",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(rows[0][0].as_deref(), Some("80"));
+    let count = |sql: &'static str| {
+        let pool = db.pool();
+        async move { pool.rows(sql, &[]).await.unwrap()[0][0].clone().unwrap() }
+    };
+    assert_eq!(
+        count("select cast(count(*) as text) from action_request_status").await,
+        "80"
+    );
+    assert_eq!(
+        count("select cast(count(*) as text) from audit_search").await,
+        "80"
+    );
+    assert_eq!(
+        count("select cast(sum(requests) as text) from client_daily_stats").await,
+        "80",
+        "every creation counted once"
+    );
 }
 
 async fn an_unknown_projection_is_refused_by_name(db: Database) {
@@ -311,6 +403,7 @@ async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
     let confirmed = request(&db, client, (phone, &key), None, Some(true), None)
         .await
         .unwrap();
+    catch_up(&db).await;
     let now = Utc::now();
     let inbox = reads.inbox(phone, now).await.unwrap();
     assert_eq!(

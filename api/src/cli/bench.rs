@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// Log sizes for `--audit`, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     sizes: Vec<u64>,
+    /// Runs on the SQLite database `--database-url` names, and keeps it, instead of a new
+    /// temporary file (PostgreSQL databases are always kept): a log of real approvals to
+    /// rebuild or audit afterwards.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -63,7 +68,7 @@ pub async fn run(args: BenchArgs, database_url: &str) -> anyhow::Result<()> {
         "bench",
         "bench:*",
         durable,
-        postgres.then_some(database_url),
+        (postgres || args.keep).then_some(database_url),
     )
     .await?;
     let (base, client, db) = (&server.base, &server.client, server.db.clone());

@@ -339,14 +339,15 @@ async fn projections_command(
         }
         ProjectionsCommand::Rebuild { name, all } => {
             let names: Vec<String> = match (name, all) {
-                (_, true) => rebuild::NAMES.iter().map(|n| n.to_string()).collect(),
+                (_, true) => rebuild::names().iter().map(|n| n.to_string()).collect(),
                 (Some(name), false) => vec![name],
                 (None, false) => anyhow::bail!("name a projection to rebuild, or pass --all"),
             };
+            let (several, started, mut total) = (names.len() > 1, std::time::Instant::now(), 0);
             for name in names {
                 let bar = indicatif::ProgressBar::new(0).with_style(
                     indicatif::ProgressStyle::with_template(
-                        "{msg:10} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                        "{msg:12} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
                     )
                     .expect("the template is valid")
                     .progress_chars("=> "),
@@ -364,6 +365,14 @@ async fn projections_command(
                     report.seconds,
                     report.events as f64 / report.seconds.max(1e-9),
                     report.rows
+                );
+                total += report.events;
+            }
+            if several {
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "rebuilt all: {total} events replayed in {seconds:.2} s ({:.0} events/s)",
+                    total as f64 / seconds.max(1e-9)
                 );
             }
         }

@@ -303,10 +303,16 @@ async fn poll(
     };
     if unchanged(&state) && !wait.is_zero() {
         let expires_at = state.expires_at;
-        state = wait_for_change(&app, wait, Some(expires_at), || async {
-            let current = owned_request(&app, client.id, id).await?;
-            Ok((!unchanged(&current)).then_some(current))
-        })
+        state = wait_for_change(
+            &app,
+            app.store.watch_head(),
+            wait,
+            Some(expires_at),
+            || async {
+                let current = owned_request(&app, client.id, id).await?;
+                Ok((!unchanged(&current)).then_some(current))
+            },
+        )
         .await?
         .unwrap_or(state);
     }

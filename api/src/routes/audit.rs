@@ -213,6 +213,7 @@ async fn search_requests(
         after,
         limit: limit as u32,
     };
+    app.settled(search::NAME).await;
     let hits = search::search(app.pool(), &filter)
         .await
         .map_err(ApiError::internal)?;

@@ -192,7 +192,8 @@ async fn inbox(
     let mut items = load().await?;
     if known.contains(&inbox_etag(&items)) && !wait.is_zero() {
         let wake_at = items.iter().map(|i| i.expires_at).min();
-        if let Some(changed) = wait_for_change(&app, wait, wake_at, || async {
+        let moved = app.watch_progress(countersign_projections::inbox::NAME);
+        if let Some(changed) = wait_for_change(&app, moved, wait, wake_at, || async {
             let current = load().await?;
             Ok((!known.contains(&inbox_etag(&current))).then_some(current))
         })
@@ -213,12 +214,13 @@ async fn inbox(
     Ok(response)
 }
 
-/// The device's inbox now; `404` once the device is revoked or gone, so that a stream that
-/// follows the inbox ends then.
+/// The device's inbox now, with everything committed before the call; `404` once the device is
+/// revoked or gone, so that a stream that follows the inbox ends then.
 pub(crate) async fn load_inbox(
     app: &AppState,
     device_id: Uuid,
 ) -> Result<Vec<InboxItem>, ApiError> {
+    app.settled(countersign_projections::inbox::NAME).await;
     let device = app
         .reads
         .device(device_id)

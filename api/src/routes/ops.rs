@@ -114,7 +114,7 @@ async fn rebuild_projection(
     Admin(_): Admin,
     AppPath(name): AppPath<String>,
 ) -> Result<Response, ApiError> {
-    let Some(name) = rebuild::NAMES.iter().find(|n| **n == name) else {
+    let Some(name) = rebuild::names().into_iter().find(|n| *n == name) else {
         return Err(ApiError::not_found());
     };
     if app
@@ -136,7 +136,7 @@ async fn rebuild_projection(
         error: None,
     };
     app.rebuilds.set(name, started);
-    let (db, rebuilds) = (app.db.clone(), app.rebuilds.clone());
+    let (db, rebuilds, progress) = (app.db.clone(), app.rebuilds.clone(), app.progress.clone());
     tokio::spawn(async move {
         let result = rebuild::rebuild(&db, name, |checkpoint, head| {
             rebuilds.set(
@@ -159,6 +159,8 @@ async fn rebuild_projection(
                     seconds = report.seconds,
                     "projection rebuilt"
                 );
+                // An asynchronous projection's checkpoint moved with the switch.
+                progress.publish(name, report.events);
                 RebuildProgress {
                     state: "live",
                     checkpoint: head,

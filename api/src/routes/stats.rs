@@ -46,6 +46,7 @@ async fn daily(
     if from > to {
         return Err(ApiError::invalid_request("from must not be after to").with("field", "from"));
     }
+    app.settled(stats::NAME).await;
     let days = stats::daily(
         app.pool(),
         &client.id.to_string(),

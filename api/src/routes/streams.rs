@@ -1,5 +1,6 @@
-//! Server-Sent Events: a client follows one action request, a device follows its inbox. Both
-//! are driven by the store's commits (and by the next expiry), never by a polling timer; they
+//! Server-Sent Events: a client follows one action request, a device follows its inbox. They
+//! are driven by the store's commits and by the inbox projection's progress (and by the next
+//! expiry), never by a polling timer; they
 //! send a heartbeat comment while nothing changes, resume after `Last-Event-ID` without sending
 //! again what the client already has, and end cleanly after a final status or when the server
 //! stops.
@@ -58,9 +59,12 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Follows a resource: sends a snapshot now (unless the client already has it) and after every
-/// change, until the last one, the server's shutdown or an error.
+/// change, until the last one, the server's shutdown or an error. `moved` (the store's head, or
+/// the position of the projection the resource is read from) was subscribed to before `first`
+/// was read, so nothing committed in between is missed.
 fn follow<L, Fut>(
     app: AppState,
+    mut moved: tokio::sync::watch::Receiver<u64>,
     mut sent: Option<String>,
     first: Snapshot,
     mut load: L,
@@ -70,8 +74,6 @@ where
     Fut: Future<Output = Result<Snapshot, ApiError>> + Send,
 {
     async_stream::stream! {
-        let mut head = app.store.watch_head();
-        head.borrow_and_update();
         let mut stopping = app.stopping.clone();
         let mut current = Some(first);
         loop {
@@ -101,7 +103,7 @@ where
                 .and_then(|at| (at - app.now()).to_std().ok())
                 .map_or(Duration::from_secs(3600), |left| left + Duration::from_millis(5));
             tokio::select! {
-                changed = head.changed() => if changed.is_err() { break },
+                changed = moved.changed() => if changed.is_err() { break },
                 () = tokio::time::sleep(sleep) => {}
                 _ = stopping.changed() => break,
             }
@@ -147,10 +149,11 @@ async fn request_events(
             }
         }
     };
+    let moved = app.store.watch_head();
     let first = snapshot().await?;
     Ok(sse(
         &app,
-        follow(app.clone(), last_event_id(&headers), first, snapshot),
+        follow(app.clone(), moved, last_event_id(&headers), first, snapshot),
     ))
 }
 
@@ -179,9 +182,10 @@ async fn inbox_events(
             }
         }
     };
+    let moved = app.watch_progress(countersign_projections::inbox::NAME);
     let first = snapshot().await?;
     Ok(sse(
         &app,
-        follow(app.clone(), last_event_id(&headers), first, snapshot),
+        follow(app.clone(), moved, last_event_id(&headers), first, snapshot),
     ))
 }

@@ -47,10 +47,12 @@ pub fn if_none_match(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Waits until `check` finds a change, `wait` runs out (`None`), or `wake_at` passes (checked
-/// once more then). `check` runs after every commit of the store and once at the start, after the
-/// subscription is in place, so a commit between the caller's first read and the wait is not missed.
+/// once more then). `check` runs whenever `moved` changes (the store's head, or an asynchronous
+/// projection's position) and once at the start, after the subscription is in place, so a
+/// change between the caller's first read and the wait is not missed.
 pub async fn wait_for_change<T, F, Fut>(
     app: &AppState,
+    mut moved: tokio::sync::watch::Receiver<u64>,
     wait: Duration,
     wake_at: Option<DateTime<Utc>>,
     mut check: F,
@@ -64,8 +66,7 @@ where
     if *stopping.borrow_and_update() {
         return Ok(None);
     }
-    let mut head = app.store.watch_head();
-    head.borrow_and_update();
+    moved.borrow_and_update();
     if let Some(found) = check().await? {
         return Ok(Some(found));
     }
@@ -75,7 +76,7 @@ where
             until = until.min(Instant::now() + left + Duration::from_millis(5));
         }
         tokio::select! {
-            changed = head.changed() => {
+            changed = moved.changed() => {
                 if changed.is_err() {
                     return Err(ApiError::unavailable("the server is shutting down"));
                 }
