@@ -64,7 +64,7 @@ pub struct AppState {
 }
 
 /// The longest a read waits for an asynchronous projection to catch up with the log.
-pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl AppState {
     /// The database pool for reads and credentials.
@@ -74,9 +74,9 @@ impl AppState {
 
     /// Waits until the asynchronous projection `name` has applied everything committed when
     /// called (by any process on the database), so that a read from it sees the writes that
-    /// were acknowledged before it. Gives up after [`SETTLE_LIMIT`] (a stopped or lagging
-    /// projection: the read then answers from what the model holds, and readiness reports the
-    /// projection).
+    /// were acknowledged before it. Gives up after [`SETTLE_LIMIT`], and at once when the
+    /// projection is stopped on an event: the read then answers from what the model holds, and
+    /// readiness reports the projection.
     pub async fn settled(&self, name: &str) {
         let head = match self.store.head().await {
             Ok(head) => head,

@@ -59,24 +59,47 @@ impl Generation {
 /// How far each asynchronous projection has come in this process, for reads that must see
 /// what was committed before them: followers publish every checkpoint they commit or find.
 #[derive(Clone, Debug)]
-pub struct Progress(Arc<HashMap<&'static str, watch::Sender<u64>>>);
+pub struct Progress(Arc<HashMap<&'static str, Followed>>);
+
+/// One projection's position, and whether it is stopped on an event.
+#[derive(Debug)]
+struct Followed {
+    position: watch::Sender<u64>,
+    stopped: std::sync::atomic::AtomicBool,
+}
 
 impl Default for Progress {
     fn default() -> Self {
         Self(Arc::new(
             ASYNC
                 .iter()
-                .map(|p| (p.name(), watch::Sender::new(0)))
+                .map(|p| {
+                    let followed = Followed {
+                        position: watch::Sender::new(0),
+                        stopped: false.into(),
+                    };
+                    (p.name(), followed)
+                })
                 .collect(),
         ))
     }
 }
 
 impl Progress {
+    /// Records whether `name` is stopped on an event: reads do not wait for a stopped
+    /// projection.
+    pub fn set_stopped(&self, name: &str, stopped: bool) {
+        if let Some(followed) = self.0.get(name) {
+            followed
+                .stopped
+                .store(stopped, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Records that `name` has applied the log up to `position` (it never moves back).
     pub fn publish(&self, name: &str, position: u64) {
-        if let Some(sender) = self.0.get(name) {
-            sender.send_if_modified(|known| {
+        if let Some(followed) = self.0.get(name) {
+            followed.position.send_if_modified(|known| {
                 let moved = position > *known;
                 if moved {
                     *known = position;
@@ -88,15 +111,19 @@ impl Progress {
 
     /// Follows `name`'s position.
     pub fn watch(&self, name: &str) -> Option<watch::Receiver<u64>> {
-        self.0.get(name).map(watch::Sender::subscribe)
+        self.0.get(name).map(|f| f.position.subscribe())
     }
 
-    /// Waits until `name` has applied the log up to `position`, at most `limit`; whether it
-    /// got there.
+    /// Waits until `name` has applied the log up to `position`, at most `limit` (not at all
+    /// while it is stopped on an event); whether it got there.
     pub async fn reached(&self, name: &str, position: u64, limit: Duration) -> bool {
-        let Some(mut watch) = self.watch(name) else {
+        let Some(followed) = self.0.get(name) else {
             return false;
         };
+        let mut watch = followed.position.subscribe();
+        if followed.stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            return *watch.borrow() >= position;
+        }
         tokio::time::timeout(limit, watch.wait_for(|p| *p >= position))
             .await
             .is_ok_and(|r| r.is_ok())
@@ -256,14 +283,18 @@ pub async fn follow(
     retry: Duration,
 ) {
     let name = projection.name();
+    // Store failures (a busy database, a lost connection) are retried soon, then less often.
+    let mut store_failures = 0u32;
     loop {
         if *stopping.borrow_and_update() {
             return;
         }
-        match follow_once(&db, projection, &progress, &mut stopping).await {
+        let started = tokio::time::Instant::now();
+        let pause = match follow_once(&db, projection, &progress, &mut stopping).await {
             Ok(()) => return,
             Err(Failure::Moved) => continue,
             Err(Failure::Event { position, error }) => {
+                progress.set_stopped(name, true);
                 tracing::error!(projection = name, position, %error, "projection stopped on an event");
                 let stopped = db
                     .pool()
@@ -281,13 +312,20 @@ pub async fn follow(
                 if let Err(error) = stopped {
                     tracing::error!(projection = name, %error, "cannot record the failure");
                 }
+                retry
             }
             Err(Failure::Store(error)) => {
-                tracing::warn!(projection = name, %error, "projection paused: the store failed");
+                if started.elapsed() > retry {
+                    store_failures = 0;
+                }
+                store_failures += 1;
+                let pause = Duration::from_millis(50 << store_failures.min(10)).min(retry);
+                tracing::warn!(projection = name, %error, ?pause, "projection paused: the store failed");
+                pause
             }
-        }
+        };
         tokio::select! {
-            () = tokio::time::sleep(retry) => {}
+            () = tokio::time::sleep(pause) => {}
             _ = stopping.changed() => return,
         }
     }
@@ -321,6 +359,7 @@ async fn follow_once(
         match commit(&pool, projection, position, &batch).await {
             Ok(last) => {
                 position = last;
+                progress.set_stopped(projection.name(), false);
                 progress.publish(projection.name(), position);
             }
             Err(Failure::Event {

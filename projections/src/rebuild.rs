@@ -33,8 +33,11 @@ pub fn names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Events applied per transaction while catching up.
+/// Events read from the log at a time.
 const PAGE: usize = 2_000;
+
+/// The longest one transaction of a rebuild's fill applies events before it commits.
+const FILL_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Why a rebuild or a listing failed.
 #[derive(Debug, thiserror::Error)]
@@ -194,22 +197,30 @@ impl LockedConnection for PgConnection {
     }
 }
 
+async fn apply_one(
+    conn: &mut dyn Sql,
+    target: Target,
+    event: &RecordedEvent,
+) -> Result<(), RebuildError> {
+    let applied = match target {
+        Target::Inline(tables) => apply(conn, tables, event).await.map_err(|e| e.to_string()),
+        Target::Async(projection) => projection
+            .apply(conn, Generation::Next, event)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    applied.map_err(|error| {
+        RebuildError::Apply(format!("event at position {}: {error}", event.position))
+    })
+}
+
 async fn apply_page(
     conn: &mut dyn Sql,
     target: Target,
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for event in events {
-        let applied = match target {
-            Target::Inline(tables) => apply(conn, tables, event).await.map_err(|e| e.to_string()),
-            Target::Async(projection) => projection
-                .apply(conn, Generation::Next, event)
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        applied.map_err(|error| {
-            RebuildError::Apply(format!("event at position {}: {error}", event.position))
-        })?;
+        apply_one(conn, target, event).await?;
     }
     Ok(())
 }
@@ -304,25 +315,39 @@ pub async fn rebuild(
     })
 }
 
-/// Applies one page to the new tables in its own transaction.
+/// Applies one page to the new tables, in transactions that each hold the write lock for at most
+/// [`FILL_SLICE`]: on SQLite the writer and the asynchronous projections wait for that lock, so
+/// commands and reads go on at their pace while a rebuild fills its tables.
 async fn fill(db: &Database, target: Target, page: &[RecordedEvent]) -> Result<(), RebuildError> {
     async fn run(
         conn: &mut dyn Sql,
         begin: &str,
         target: Target,
-        page: &[RecordedEvent],
+        mut rest: &[RecordedEvent],
     ) -> Result<(), RebuildError> {
-        conn.execute(begin, &[]).await?;
-        match apply_page(conn, target, page).await {
-            Ok(()) => {
-                conn.execute("commit", &[]).await?;
-                Ok(())
+        while !rest.is_empty() {
+            conn.execute(begin, &[]).await?;
+            let started = Instant::now();
+            let mut applied = 0;
+            let mut outcome = Ok(());
+            for event in rest {
+                if let Err(e) = apply_one(conn, target, event).await {
+                    outcome = Err(e);
+                    break;
+                }
+                applied += 1;
+                if started.elapsed() >= FILL_SLICE {
+                    break;
+                }
             }
-            Err(e) => {
+            if let Err(e) = outcome {
                 conn.execute("rollback", &[]).await?;
-                Err(e)
+                return Err(e);
             }
+            conn.execute("commit", &[]).await?;
+            rest = &rest[applied..];
         }
+        Ok(())
     }
     match db {
         // `begin immediate`: take SQLite's write lock up front, so the transaction never has

@@ -85,38 +85,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// A server whose configuration `adjust` may change before it starts.
+/// A server whose configuration `adjust` may change before it starts, on a new SQLite file.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut config = Config::new(&url, dir.path().join("t.keys"));
-    adjust(&mut config);
-    let app = Application::build(config).await.expect("the server builds");
-    let base = format!("http://{}", app.local_addr());
-    let state = app.state().clone();
-    let client = credentials::create(
-        state.pool(),
-        Role::Client,
-        "bank",
-        &["bank:transfers:*".to_owned()],
-    )
-    .await
-    .expect("a client credential");
-    let server = tokio::spawn(async move {
-        if let Err(error) = app.run_until(std::future::pending()).await {
-            panic!("the server stopped: {error:#}");
-        }
-    });
-    TestApp {
-        base,
-        url,
-        state,
-        client_id: client.id,
-        secret: client.secret,
-        dir,
-        http: reqwest::Client::new(),
-        server,
-    }
+    spawn_app_in(dir, &url, adjust).await
 }
 
 /// Sends a request with raw headers and an optional raw body.
@@ -236,5 +209,54 @@ where
             "the condition did not hold within {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server with default settings on the database at `url`, `postgres://…` or `sqlite://…`
+/// (for PostgreSQL, a `countersign_testing::TestDatabase`'s, which the caller keeps alive for as
+/// long as the server runs). The key file is in a temporary folder of its own.
+pub async fn spawn_app_on(url: &str) -> TestApp {
+    spawn_app_on_with(url, |_| {}).await
+}
+
+/// [`spawn_app_on`] with a configuration that `adjust` may change before the server starts.
+pub async fn spawn_app_on_with(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    spawn_app_in(dir, url, adjust).await
+}
+
+/// A server on the database at `url`, with its key file in `dir` (kept as long as the app).
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    url: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = Config::new(url, dir.path().join("t.keys"));
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("the server builds");
+    let base = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let client = credentials::create(
+        state.pool(),
+        Role::Client,
+        "bank",
+        &["bank:transfers:*".to_owned()],
+    )
+    .await
+    .expect("a client credential");
+    let server = tokio::spawn(async move {
+        if let Err(error) = app.run_until(std::future::pending()).await {
+            panic!("the server stopped: {error:#}");
+        }
+    });
+    TestApp {
+        base,
+        url: url.to_owned(),
+        state,
+        client_id: client.id,
+        secret: client.secret,
+        dir,
+        http: reqwest::Client::new(),
+        server,
     }
 }
