@@ -183,6 +183,7 @@ async fn inbox_events(
         }
     };
     let moved = app.watch_progress(countersign_projections::inbox::NAME);
+    app.settled(countersign_projections::inbox::NAME).await;
     let first = snapshot().await?;
     Ok(sse(
         &app,
