@@ -180,7 +180,13 @@ impl ReadModels {
         self.one_view("token_hash = $1", &[token_hash.into()]).await
     }
 
-    /// Requests whose expiry (of the request, or of its token) has passed but is not yet recorded.
+    /// Up to `limit` requests whose expiry (of the request, or of its token) has passed but is
+    /// not yet recorded, the longest overdue first.
+    ///
+    /// Each kind of deadline is read in order from its own partial index, which holds only the
+    /// rows that can still expire; reading an index in order (rather than collecting matches
+    /// from it in a bitmap) lets PostgreSQL mark the entries of past row versions it passes, so
+    /// later sweeps skip them instead of visiting their rows again.
     pub async fn due_for_expiry(
         &self,
         now: DateTime<Utc>,
@@ -189,8 +195,14 @@ impl ReadModels {
         let rows = self
             .pool
             .rows(
-                "select id from action_request_status where (status = 'PENDING' and expires_at <= $1) \
-                 or (status = 'CONFIRMED' and token_expires_at <= $1) limit $2",
+                "select id, due from (select id, expires_at as due from action_request_status \
+                 where status = 'PENDING' and expires_at <= $1 order by expires_at limit $2) \
+                 as requests \
+                 union all \
+                 select id, due from (select id, token_expires_at as due \
+                 from action_request_status where status = 'CONFIRMED' \
+                 and token_expires_at <= $1 order by token_expires_at limit $2) as tokens \
+                 order by due limit $2",
                 &[time::format(now).into(), Param::Int(i64::from(limit))],
             )
             .await?;

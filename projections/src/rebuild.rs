@@ -225,45 +225,84 @@ async fn apply_page(
     Ok(())
 }
 
-/// The statements that create the next generation of `table`, and those that swap it in.
-async fn ddl(db: &Database, table: &str) -> Result<(Vec<String>, Vec<String>), RebuildError> {
-    let drop_next = format!("drop table if exists {table}_next");
-    let swap = vec![
+/// Creates the next generation of `table` (empty), and returns the statements that swap it in.
+///
+/// The swapped-in table carries the live table's index and constraint names, so that the schema
+/// a rebuild leaves is the one the migrations made, and later migrations find what they name.
+async fn prepare(db: &Database, table: &str) -> Result<Vec<String>, RebuildError> {
+    let pool = db.pool();
+    pool.run(&format!("drop table if exists {table}_next"), &[])
+        .await?;
+    let mut swap = vec![
         format!("drop table {table}"),
         format!("alter table {table}_next rename to {table}"),
     ];
     match db {
-        Database::Postgres(_) => Ok((
-            vec![
-                drop_next,
-                format!("create table {table}_next (like {table} including all)"),
-            ],
-            swap,
-        )),
-        Database::Sqlite(store) => {
+        Database::Postgres(_) => {
+            // `like … including all` names the copied indexes (and the constraints they back)
+            // after the new table; each is renamed back to the live index it copies.
+            pool.run(
+                &format!("create table {table}_next (like {table} including all)"),
+                &[],
+            )
+            .await?;
+            let mut live = pg_indexes(&pool, table).await?;
+            for (name, definition) in pg_indexes(&pool, &format!("{table}_next")).await? {
+                if let Some(i) = live.iter().position(|(_, d)| *d == definition) {
+                    let (original, _) = live.swap_remove(i);
+                    swap.push(format!("alter index \"{name}\" rename to \"{original}\""));
+                }
+            }
+        }
+        Database::Sqlite(_) => {
             // SQLite has no `create table … like`: the table's own DDL is reused, and its
             // indexes are made again under their names once the new table has the live name.
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "select type, sql from sqlite_master where tbl_name = $1 and sql is not null \
-                 order by type desc",
-            )
-            .bind(table)
-            .fetch_all(store.pool())
-            .await?;
-            let mut create = vec![drop_next];
-            let mut swap = swap;
-            for (kind, sql) in rows {
+            let rows = pool
+                .rows(
+                    "select type, sql from sqlite_master where tbl_name = $1 and sql is not null \
+                     order by type desc",
+                    &[table.into()],
+                )
+                .await?;
+            for row in rows {
+                let mut columns = row.into_iter().flatten();
+                let (Some(kind), Some(sql)) = (columns.next(), columns.next()) else {
+                    continue;
+                };
                 let columns = sql.find('(').map(|i| &sql[i..]).unwrap_or("");
                 if kind == "table" {
-                    create.push(format!("create table {table}_next {columns}"));
+                    pool.run(&format!("create table {table}_next {columns}"), &[])
+                        .await?;
                 } else {
                     let head = &sql[..sql.find(" on ").unwrap_or(sql.len())];
                     swap.push(format!("{head} on {table} {columns}"));
                 }
             }
-            Ok((create, swap))
         }
     }
+    Ok(swap)
+}
+
+/// A PostgreSQL table's indexes: each one's name, and its definition without name or table
+/// (uniqueness, method, columns, predicate), by which a copy is matched to its original.
+async fn pg_indexes(pool: &Pool, table: &str) -> Result<Vec<(String, String)>, RebuildError> {
+    let rows = pool
+        .rows(
+            "select indexname, indexdef from pg_indexes \
+             where schemaname = current_schema() and tablename = $1",
+            &[table.into()],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let mut columns = row.into_iter().flatten();
+            let (name, definition) = (columns.next()?, columns.next()?);
+            let unique = definition.starts_with("CREATE UNIQUE");
+            let body = definition.split_once(" USING ").map_or("", |(_, b)| b);
+            Some((name, format!("{unique} {body}")))
+        })
+        .collect())
 }
 
 /// Rebuilds one read model; `progress(applied, head)` is called after every page.
@@ -277,11 +316,7 @@ pub async fn rebuild(
     let pool = db.pool();
     let mut swap = Vec::new();
     for table in &live {
-        let (create, swap_table) = ddl(db, table).await?;
-        for statement in create {
-            pool.run(&statement, &[]).await?;
-        }
-        swap.extend(swap_table);
+        swap.extend(prepare(db, table).await?);
     }
     let events = db.events();
     let mut position = 0;

@@ -55,6 +55,7 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     every_rebuilt_read_model_equals_the_live_one,
+    rebuilds_keep_the_schema_the_migrations_made,
     a_rebuild_while_commands_append_and_projections_follow_misses_nothing,
     an_unknown_projection_is_refused_by_name,
     a_reused_idempotency_key_rejects_only_that_append,
@@ -306,6 +307,44 @@ async fn every_rebuilt_read_model_equals_the_live_one(db: Database) {
     assert!(checkpoints.iter().all(|c| c.position == head));
 }
 
+/// Every index and constraint of the database, by table and name, with its definition.
+async fn schema(db: &Database) -> Vec<String> {
+    let sql = match db {
+        Database::Postgres(_) => {
+            "select tablename || ' ' || indexname || ' ' || indexdef from pg_indexes \
+             where schemaname = current_schema() \
+             union all \
+             select conrelid::regclass::text || ' ' || conname || ' ' || cast(contype as text) \
+             from pg_constraint where connamespace = current_schema()::regnamespace \
+             order by 1"
+        }
+        Database::Sqlite(_) => {
+            "select tbl_name || ' ' || name || ' ' || coalesce(sql, '') from sqlite_master \
+             where type = 'index' order by 1"
+        }
+    };
+    let rows = db.pool().rows(sql, &[]).await.unwrap();
+    rows.into_iter().filter_map(|row| row[0].clone()).collect()
+}
+
+async fn rebuilds_keep_the_schema_the_migrations_made(db: Database) {
+    populate(&db, Uuid::now_v7(), 6).await;
+    let migrated = schema(&db).await;
+    assert!(
+        migrated
+            .iter()
+            .any(|line| line.contains("action_request_status_pending_due")),
+        "{migrated:#?}"
+    );
+    // Twice: a second rebuild copies what the first one left.
+    for _ in 0..2 {
+        for name in rebuild::names() {
+            rebuild::rebuild(&db, name, |_, _| {}).await.unwrap();
+        }
+        assert_eq!(schema(&db).await, migrated);
+    }
+}
+
 async fn a_rebuild_while_commands_append_and_projections_follow_misses_nothing(db: Database) {
     let client = Uuid::now_v7();
     populate(&db, client, 20).await;
@@ -400,7 +439,11 @@ async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
     let pending = request(&db, client, (phone, &key), None, None, None)
         .await
         .unwrap();
+    // Its token, confirmed after the pending request was made, expires long before it.
     let confirmed = request(&db, client, (phone, &key), None, Some(true), None)
+        .await
+        .unwrap();
+    let rejected = request(&db, client, (phone, &key), None, Some(false), None)
         .await
         .unwrap();
     catch_up(&db).await;
@@ -422,12 +465,21 @@ async fn reads_serve_the_inbox_the_token_and_expiry(db: Database) {
         .unwrap()
         .unwrap();
     assert_eq!(by_token.id, confirmed);
-    let due = reads
-        .due_for_expiry(now + Duration::hours(1), 10)
-        .await
-        .unwrap();
-    assert_eq!(due.len(), 2);
+    // The expiry sweep takes the longest overdue first.
     assert!(reads.due_for_expiry(now, 10).await.unwrap().is_empty());
+    let token_due = now + Duration::seconds(Context::DEFAULT_TOKEN_TTL_SECONDS + 1);
+    assert_eq!(
+        reads.due_for_expiry(token_due, 10).await.unwrap(),
+        [confirmed],
+        "only the token is due"
+    );
+    let later = now + Duration::hours(1);
+    assert_eq!(reads.due_for_expiry(later, 1).await.unwrap(), [confirmed]);
+    assert_eq!(
+        reads.due_for_expiry(later, 10).await.unwrap(),
+        [confirmed, pending],
+        "a rejected request ({rejected}) never expires"
+    );
     let devices = reads.devices_of_user(client, "anna").await.unwrap();
     assert_eq!(devices.len(), 1);
     assert!(

@@ -150,3 +150,47 @@ async fn concurrent_appends_share_commits() {
     assert_eq!((stats.appends, stats.events), (200, 200));
     assert!(stats.batches < 200, "{} batches", stats.batches);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiry_indexes_migrate_a_database_whose_rebuild_renamed_the_old_one() {
+    let Some(database) = TestDatabase::for_test().await else {
+        return;
+    };
+    // The database as a version before the expiry indexes left it after a rebuild of the
+    // status model: the old index named after the table the rebuild filled.
+    let mut migrator = sqlx::migrate!("../migrations/postgres");
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < 8)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    migrator.run(&pool).await.unwrap();
+    sqlx::query(
+        "alter index action_request_status_due \
+         rename to action_request_status_next_status_expires_at_idx",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let store = open(&database).await;
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "select indexdef from pg_indexes where tablename = 'action_request_status' \
+         and indexname not like '%key' and indexname not like '%pkey' order by indexname",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "CREATE INDEX action_request_status_pending_due ON public.action_request_status \
+             USING btree (expires_at) WHERE (status = 'PENDING'::text)",
+            "CREATE INDEX action_request_status_token_due ON public.action_request_status \
+             USING btree (token_expires_at) WHERE (status = 'CONFIRMED'::text)",
+        ]
+    );
+}
