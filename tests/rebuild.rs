@@ -173,8 +173,7 @@ async fn rebuilt_read_models_equal_the_inline_ones() {
 
     let output = rebuild(&app, "--all");
     assert!(
-        output.contains("rebuilt all: 5 read models from one reading of")
-            && output.contains("events/s"),
+        output.contains("rebuilt all:") && output.contains("events/s"),
         "{output}"
     );
     for (table, _) in TABLES {

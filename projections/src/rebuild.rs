@@ -199,7 +199,7 @@ impl LockedConnection for PgConnection {
 
 async fn apply_one(
     conn: &mut dyn Sql,
-    (name, target): (&str, Target),
+    target: Target,
     event: &RecordedEvent,
 ) -> Result<(), RebuildError> {
     let applied = match target {
@@ -210,20 +210,17 @@ async fn apply_one(
             .map_err(|e| e.to_string()),
     };
     applied.map_err(|error| {
-        RebuildError::Apply(format!(
-            "{name}: event at position {}: {error}",
-            event.position
-        ))
+        RebuildError::Apply(format!("event at position {}: {error}", event.position))
     })
 }
 
 async fn apply_page(
     conn: &mut dyn Sql,
-    model: (&str, Target),
+    target: Target,
     events: &[RecordedEvent],
 ) -> Result<(), RebuildError> {
     for event in events {
-        apply_one(conn, model, event).await?;
+        apply_one(conn, target, event).await?;
     }
     Ok(())
 }
@@ -312,41 +309,15 @@ async fn pg_indexes(pool: &Pool, table: &str) -> Result<Vec<(String, String)>, R
 pub async fn rebuild(
     db: &Database,
     name: &str,
-    progress: impl FnMut(u64, u64),
-) -> Result<RebuildReport, RebuildError> {
-    let mut reports = rebuild_together(db, &[name], progress).await?;
-    Ok(reports.remove(0).1)
-}
-
-/// Rebuilds several read models from one reading of the log: each page is applied to every
-/// model's next generation in the same fill transaction, then each model catches up and is
-/// swapped in, one after another. `progress(read, head)` is called after every page. The
-/// reports come in the order of `names`; each one's `seconds` runs from the start to that
-/// model's switch.
-pub async fn rebuild_together(
-    db: &Database,
-    names: &[&str],
     mut progress: impl FnMut(u64, u64),
-) -> Result<Vec<(&'static str, RebuildReport)>, RebuildError> {
+) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
-    let mut models: Vec<(&'static str, Vec<&'static str>, Target, Vec<String>)> = Vec::new();
-    for name in names {
-        let known = self::names().into_iter().find(|n| n == name);
-        let name = known.ok_or_else(|| RebuildError::Unknown((*name).to_owned()))?;
-        if models.iter().any(|(n, ..)| *n == name) {
-            return Err(RebuildError::Apply(format!(
-                "{name} is named twice: each read model is rebuilt once"
-            )));
-        }
-        let (live, target) = generation(name)?;
-        models.push((name, live, target, Vec::new()));
+    let (live, target) = generation(name)?;
+    let pool = db.pool();
+    let mut swap = Vec::new();
+    for table in &live {
+        swap.extend(prepare(db, table).await?);
     }
-    for (_, live, _, swap) in &mut models {
-        for table in live.iter() {
-            swap.extend(prepare(db, table).await?);
-        }
-    }
-    let targets: Vec<(&str, Target)> = models.iter().map(|(n, _, t, _)| (*n, *t)).collect();
     let events = db.events();
     let mut position = 0;
     loop {
@@ -355,53 +326,38 @@ pub async fn rebuild_together(
         let Some(last) = page.last().map(|e| e.position) else {
             break;
         };
-        fill(db, &targets, &page).await?;
+        fill(db, target, &page).await?;
         position = last;
         progress(position, head.max(position));
     }
-    let pool = db.pool();
-    let mut reports = Vec::new();
-    for (name, live, target, swap) in models {
-        let model = (name, target);
-        let applied = match db {
-            Database::Sqlite(store) => {
-                store
-                    .with_write_lock(move |conn| {
-                        catch_up_and_swap(conn, false, model, swap, position)
-                    })
-                    .await??
-            }
-            Database::Postgres(store) => {
-                store
-                    .with_write_lock(move |conn| {
-                        catch_up_and_swap(conn, true, model, swap, position)
-                    })
-                    .await??
-            }
-        };
-        progress(applied, applied);
-        let report = RebuildReport {
-            events: applied,
-            rows: count(&pool, live[0]).await?,
-            seconds: started.elapsed().as_secs_f64(),
-        };
-        reports.push((name, report));
-    }
-    Ok(reports)
+    let applied = match db {
+        Database::Sqlite(store) => {
+            store
+                .with_write_lock(move |conn| catch_up_and_swap(conn, false, target, swap, position))
+                .await??
+        }
+        Database::Postgres(store) => {
+            store
+                .with_write_lock(move |conn| catch_up_and_swap(conn, true, target, swap, position))
+                .await??
+        }
+    };
+    progress(applied, applied);
+    Ok(RebuildReport {
+        events: applied,
+        rows: count(&pool, live[0]).await?,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
-/// Applies one page to every model's new tables, in transactions that each hold the write lock
-/// for at most [`FILL_SLICE`]: on SQLite the writer and the asynchronous projections wait for
-/// that lock, so commands and reads go on at their pace while a rebuild fills its tables.
-async fn fill(
-    db: &Database,
-    targets: &[(&str, Target)],
-    page: &[RecordedEvent],
-) -> Result<(), RebuildError> {
+/// Applies one page to the new tables, in transactions that each hold the write lock for at most
+/// [`FILL_SLICE`]: on SQLite the writer and the asynchronous projections wait for that lock, so
+/// commands and reads go on at their pace while a rebuild fills its tables.
+async fn fill(db: &Database, target: Target, page: &[RecordedEvent]) -> Result<(), RebuildError> {
     async fn run(
         conn: &mut dyn Sql,
         begin: &str,
-        targets: &[(&str, Target)],
+        target: Target,
         mut rest: &[RecordedEvent],
     ) -> Result<(), RebuildError> {
         while !rest.is_empty() {
@@ -409,12 +365,10 @@ async fn fill(
             let started = Instant::now();
             let mut applied = 0;
             let mut outcome = Ok(());
-            'events: for event in rest {
-                for &model in targets {
-                    if let Err(e) = apply_one(conn, model, event).await {
-                        outcome = Err(e);
-                        break 'events;
-                    }
+            for event in rest {
+                if let Err(e) = apply_one(conn, target, event).await {
+                    outcome = Err(e);
+                    break;
                 }
                 applied += 1;
                 if started.elapsed() >= FILL_SLICE {
@@ -435,25 +389,24 @@ async fn fill(
         // to upgrade a read snapshot that the writer has moved past.
         Database::Sqlite(store) => {
             let mut conn = store.pool().acquire().await?;
-            run(&mut *conn, "begin immediate", targets, page).await
+            run(&mut *conn, "begin immediate", target, page).await
         }
         Database::Postgres(store) => {
             let mut conn = store.pool().acquire().await?;
-            run(&mut *conn, "begin", targets, page).await
+            run(&mut *conn, "begin", target, page).await
         }
     }
 }
 
 /// Under the writer's lock: applies what committed since `position`, then swaps the tables
 /// (and, for an asynchronous projection, under its lock, moves its checkpoint there).
-fn catch_up_and_swap<'c, C: LockedConnection>(
-    conn: &'c mut C,
+fn catch_up_and_swap<C: LockedConnection>(
+    conn: &mut C,
     postgres: bool,
-    model: (&'static str, Target),
+    target: Target,
     swap: Vec<String>,
     mut position: u64,
-) -> BoxFuture<'c, Result<Result<u64, RebuildError>, sqlx::Error>> {
-    let target = model.1;
+) -> BoxFuture<'_, Result<Result<u64, RebuildError>, sqlx::Error>> {
     Box::pin(async move {
         if let Target::Async(projection) = target {
             // Wait for the batch a follower may be applying to the live tables, and keep the
@@ -468,7 +421,7 @@ fn catch_up_and_swap<'c, C: LockedConnection>(
             let Some(last) = page.last().map(|e| e.position) else {
                 break;
             };
-            if let Err(e) = apply_page(conn, model, &page).await {
+            if let Err(e) = apply_page(conn, target, &page).await {
                 return Ok(Err(e));
             }
             position = last;

@@ -306,34 +306,6 @@ async fn every_rebuilt_read_model_equals_the_live_one(db: Database) {
     let checkpoints = follow::checkpoints(&db.pool()).await.unwrap();
     assert_eq!(checkpoints.len(), follow::ASYNC.len());
     assert!(checkpoints.iter().all(|c| c.position == head));
-
-    // All of them again, from one reading of the log.
-    for damage in [
-        "update action_request_status set status = 'BOGUS'",
-        "delete from devices",
-        "delete from client_daily_stats",
-        "delete from audit_search",
-        "update device_inbox set version = 0",
-    ] {
-        db.pool().run(damage, &[]).await.unwrap();
-    }
-    assert_ne!(snapshot(&db).await, live);
-    let names = rebuild::names();
-    let mut read = Vec::new();
-    let reports = rebuild::rebuild_together(&db, &names, |done, _| read.push(done))
-        .await
-        .unwrap();
-    assert_eq!(snapshot(&db).await, live);
-    let order: Vec<_> = reports.iter().map(|(name, _)| *name).collect();
-    assert_eq!(order, names, "one report per model, in the order asked");
-    assert!(reports.iter().all(|(_, r)| r.events == head));
-    // The fixture's log fits in one page: one call for it, then one per switch. A rebuild per
-    // model would have read (and reported) the page once for each.
-    assert_eq!(
-        read,
-        vec![head; 1 + names.len()],
-        "the log is read once, not once per model"
-    );
 }
 
 /// Every index and constraint of the database, by table and name, with its definition.
@@ -398,9 +370,6 @@ async fn a_rebuild_while_commands_append_and_projections_follow_misses_nothing(d
     for name in rebuild::names() {
         rebuild::rebuild(&db, name, |_, _| {}).await.unwrap();
     }
-    rebuild::rebuild_together(&db, &rebuild::names(), |_, _| {})
-        .await
-        .unwrap();
     writer.await.unwrap();
     let head = db.events().head().await.unwrap();
     for projection in follow::ASYNC {
@@ -440,28 +409,6 @@ async fn a_rebuild_while_commands_append_and_projections_follow_misses_nothing(d
 async fn an_unknown_projection_is_refused_by_name(db: Database) {
     let error = rebuild::rebuild(&db, "nope", |_, _| {}).await.unwrap_err();
     assert!(error.to_string().contains("unknown projection \"nope\""));
-    let error = rebuild::rebuild_together(&db, &["status", "nope"], |_, _| {})
-        .await
-        .unwrap_err();
-    assert!(error.to_string().contains("unknown projection \"nope\""));
-    let error = rebuild::rebuild_together(&db, &["status", "devices", "status"], |_, _| {})
-        .await
-        .unwrap_err();
-    assert!(
-        error.to_string().contains("status is named twice"),
-        "{error}"
-    );
-    let tables = match &db {
-        Database::Postgres(_) => {
-            "select tablename from pg_tables where schemaname = current_schema() \
-             and tablename like '%_next'"
-        }
-        Database::Sqlite(_) => "select name from sqlite_master where name like '%_next'",
-    };
-    assert!(
-        db.pool().rows(tables, &[]).await.unwrap().is_empty(),
-        "a refused rebuild makes no tables"
-    );
 }
 
 async fn a_reused_idempotency_key_rejects_only_that_append(db: Database) {

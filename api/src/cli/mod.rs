@@ -343,26 +343,22 @@ async fn projections_command(
                 (Some(name), false) => vec![name],
                 (None, false) => anyhow::bail!("name a projection to rebuild, or pass --all"),
             };
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let started = std::time::Instant::now();
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg:12} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-                )
-                .expect("the template is valid")
-                .progress_chars("=> "),
-            );
-            bar.set_message(match names.as_slice() {
-                [one] => one.to_string(),
-                _ => "all".to_owned(),
-            });
-            let reports = rebuild::rebuild_together(&db, &names, |done, head| {
-                bar.set_length(head);
-                bar.set_position(done);
-            })
-            .await?;
-            bar.finish();
-            if let [(name, report)] = reports.as_slice() {
+            let (several, started, mut total) = (names.len() > 1, std::time::Instant::now(), 0);
+            for name in names {
+                let bar = indicatif::ProgressBar::new(0).with_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:12} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+                );
+                bar.set_message(name.clone());
+                let report = rebuild::rebuild(&db, &name, |done, head| {
+                    bar.set_length(head);
+                    bar.set_position(done);
+                })
+                .await?;
+                bar.finish();
                 println!(
                     "rebuilt {name}: {} events in {:.2} s ({:.0} events/s), {} rows",
                     report.events,
@@ -370,24 +366,15 @@ async fn projections_command(
                     report.events as f64 / report.seconds.max(1e-9),
                     report.rows
                 );
-                return Ok(());
+                total += report.events;
             }
-            for (name, report) in &reports {
+            if several {
+                let seconds = started.elapsed().as_secs_f64();
                 println!(
-                    "rebuilt {name}: {} events, {} rows, swapped in at {:.2} s",
-                    report.events, report.rows, report.seconds
+                    "rebuilt all: {total} events replayed in {seconds:.2} s ({:.0} events/s)",
+                    total as f64 / seconds.max(1e-9)
                 );
             }
-            let read = reports.iter().map(|(_, r)| r.events).max().unwrap_or(0);
-            let applied: u64 = reports.iter().map(|(_, r)| r.events).sum();
-            let seconds = started.elapsed().as_secs_f64().max(1e-9);
-            println!(
-                "rebuilt all: {} read models from one reading of {read} events in {seconds:.2} s \
-                 ({:.0} events/s; {applied} applications, {:.0}/s)",
-                reports.len(),
-                read as f64 / seconds,
-                applied as f64 / seconds,
-            );
         }
     }
     Ok(())
