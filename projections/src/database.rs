@@ -73,16 +73,6 @@ impl Database {
         }
     }
 
-    /// The pool asynchronous projections commit through: on SQLite one whose commits do not
-    /// wait for a sync ([`SqliteStore::derived_pool`]); on PostgreSQL the pool, whose follower
-    /// transactions turn `synchronous_commit` off for themselves.
-    pub fn derived_pool(&self) -> Pool {
-        match self {
-            Database::Sqlite(store) => Pool::Sqlite(store.derived_pool().clone()),
-            Database::Postgres(store) => Pool::Postgres(store.pool().clone()),
-        }
-    }
-
     /// Tells `observer` of every batch this process commits.
     pub fn observe_commits(&self, observer: Arc<dyn CommitObserver>) {
         match self {

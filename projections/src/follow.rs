@@ -338,7 +338,7 @@ async fn follow_once(
     progress: &Progress,
     stopping: &mut watch::Receiver<bool>,
 ) -> Result<(), Failure> {
-    let (pool, derived) = (db.pool(), db.derived_pool());
+    let pool = db.pool();
     let checkpoint = load_or_create(&pool, projection.name()).await?;
     let mut position = checkpoint.position;
     progress.publish(projection.name(), position);
@@ -356,7 +356,7 @@ async fn follow_once(
                 Some(None) | None => break,
             }
         }
-        match commit(&derived, projection, position, &batch).await {
+        match commit(&pool, projection, position, &batch).await {
             Ok(last) => {
                 position = last;
                 progress.set_stopped(projection.name(), false);
@@ -372,7 +372,7 @@ async fn follow_once(
                     .take_while(|e| e.position < failed)
                     .collect();
                 if !before.is_empty() {
-                    let last = commit(&derived, projection, position, &before).await?;
+                    let last = commit(&pool, projection, position, &before).await?;
                     progress.publish(projection.name(), last);
                 }
                 return Err(Failure::Event {
@@ -385,11 +385,7 @@ async fn follow_once(
     }
 }
 
-/// Applies `batch` and moves the checkpoint from `from` to its last event, in one transaction
-/// on `pool`, [`Database::derived_pool`]: the commit does not wait for a sync (SQLite's
-/// connections there use `synchronous=NORMAL`; on PostgreSQL `synchronous_commit` is off for
-/// the transaction). What a crash takes back is the newest batches with their checkpoint, and
-/// the projection applies them again from the log.
+/// Applies `batch` and moves the checkpoint from `from` to its last event, in one transaction.
 async fn commit(
     pool: &Pool,
     projection: &'static dyn AsyncProjection,
@@ -403,10 +399,6 @@ async fn commit(
     let postgres = matches!(pool, Pool::Postgres(_));
     pool.transaction(move |conn| {
         Box::pin(async move {
-            if postgres {
-                conn.execute("set local synchronous_commit = off", &[])
-                    .await?;
-            }
             // One process at a time applies a projection's batch, and the checkpoint must still
             // be where this batch starts.
             lock(conn, name, postgres).await?;
@@ -502,18 +494,16 @@ pub async fn catch_up(
     db: &Database,
     projection: &'static dyn AsyncProjection,
 ) -> Result<u64, Failure> {
+    let pool = db.pool();
     let events = db.events();
     let head = events.head().await?;
-    let mut position = load_or_create(&db.pool(), projection.name())
-        .await?
-        .position;
-    let derived = db.derived_pool();
+    let mut position = load_or_create(&pool, projection.name()).await?.position;
     while position < head {
         let batch = events.read_all(position, BATCH).await?;
         if batch.is_empty() {
             break;
         }
-        position = commit(&derived, projection, position, &batch).await?;
+        position = commit(&pool, projection, position, &batch).await?;
     }
     Ok(position)
 }

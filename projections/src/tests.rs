@@ -61,7 +61,6 @@ on_every_backend!(
     a_reused_idempotency_key_rejects_only_that_append,
     reads_serve_the_inbox_the_token_and_expiry,
     a_decision_on_a_request_with_a_callback_queues_one_message,
-    followers_commit_without_waiting_for_a_sync,
 );
 
 fn metadata() -> Metadata {
@@ -566,70 +565,5 @@ async fn a_decision_on_a_request_with_a_callback_queues_one_message(db: Database
         rows[0][0].as_deref(),
         Some("1"),
         "a rebuild queues nothing again"
-    );
-}
-
-/// A projection that records, for each event it applies, the durability setting of the
-/// transaction it is applied in.
-struct SyncProbe {
-    postgres: bool,
-    seen: std::sync::Mutex<Vec<String>>,
-}
-
-/// The query for a transaction's durability setting.
-fn sync_setting(postgres: bool) -> &'static str {
-    if postgres {
-        "select current_setting('synchronous_commit')"
-    } else {
-        "select cast(synchronous as text) from pragma_synchronous"
-    }
-}
-
-#[async_trait::async_trait]
-impl follow::AsyncProjection for SyncProbe {
-    fn name(&self) -> &'static str {
-        "sync_probe"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    async fn apply(
-        &self,
-        conn: &mut dyn crate::sql::Sql,
-        _: follow::Generation,
-        _: &countersign_store::RecordedEvent,
-    ) -> Result<(), follow::ApplyError> {
-        let setting = conn.fetch(sync_setting(self.postgres), &[]).await?;
-        let value = setting[0][0].clone().unwrap_or_default();
-        self.seen.lock().unwrap().push(value);
-        Ok(())
-    }
-}
-
-async fn followers_commit_without_waiting_for_a_sync(db: Database) {
-    let client = Uuid::now_v7();
-    populate(&db, client, 2).await;
-    let postgres = matches!(db, Database::Postgres(_));
-    let probe: &'static SyncProbe = Box::leak(Box::new(SyncProbe {
-        postgres,
-        seen: Default::default(),
-    }));
-    let reached = follow::catch_up(&db, probe).await.unwrap();
-    assert_eq!(reached, db.events().head().await.unwrap());
-    let seen = probe.seen.lock().unwrap().clone();
-    // SQLite: synchronous=NORMAL (1), where the server's own commits use FULL (2); PostgreSQL:
-    // synchronous_commit off for the follower's transaction alone.
-    let (fast, durable) = if postgres { ("off", "on") } else { ("1", "2") };
-    assert!(
-        !seen.is_empty() && seen.iter().all(|s| s == fast),
-        "{seen:?}"
-    );
-    let setting = db.pool().rows(sync_setting(postgres), &[]).await.unwrap()[0][0].clone();
-    assert_eq!(
-        setting.as_deref(),
-        Some(durable),
-        "other writes stay durable"
     );
 }

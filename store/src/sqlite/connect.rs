@@ -1,6 +1,5 @@
 //! How connections to the SQLite file are configured: WAL journal, the chosen synchronous
-//! mode, foreign keys and a busy timeout, for the read pool and the writer alike; and the pool
-//! that writes derived data without waiting for a sync.
+//! mode, foreign keys and a busy timeout, for the read pool and the writer alike.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,9 +12,6 @@ use crate::error::StoreError;
 
 /// How many connections the read pool keeps.
 const READ_CONNECTIONS: u32 = 8;
-/// How many connections the pool for derived data keeps (one per asynchronous projection, and
-/// a spare).
-const DERIVED_CONNECTIONS: u32 = 4;
 /// How long a connection waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -61,18 +57,6 @@ pub(crate) async fn read_pool(connect: &SqliteConnectOptions) -> Result<SqlitePo
         .await?)
 }
 
-/// The pool for writes of derived data alone: asynchronous read models and their checkpoints,
-/// which are committed together and re-derived from the log after a crash. Its connections use
-/// `synchronous=NORMAL`, so those commits do not wait for a sync of their own: in WAL mode they
-/// are appended to the same write-ahead log, and the next durable commit's sync (the writer's)
-/// makes them durable too. A crash can lose only the newest of them, each with its checkpoint.
-/// Connections are opened on first use.
-pub(crate) fn derived_pool(connect: &SqliteConnectOptions) -> SqlitePool {
-    SqlitePoolOptions::new()
-        .max_connections(DERIVED_CONNECTIONS)
-        .connect_lazy_with(connect.clone().synchronous(SqliteSynchronous::Normal))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -109,16 +93,6 @@ mod tests {
                 (mode.as_str(), foreign_keys, synchronous),
                 ("wal", 1, expected)
             );
-            let mut derived = store.derived_pool().acquire().await.unwrap();
-            let settings: (String, i64, i64) = sqlx::query_as(
-                "select (select journal_mode from pragma_journal_mode), \
-                 (select foreign_keys from pragma_foreign_keys), \
-                 (select synchronous from pragma_synchronous)",
-            )
-            .fetch_one(&mut *derived)
-            .await
-            .unwrap();
-            assert_eq!(settings, ("wal".to_owned(), 1, 1), "derived data: NORMAL");
         }
     }
 }

@@ -37,7 +37,6 @@ use crate::traits::EventStore;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    derived: SqlitePool,
     commands: mpsc::Sender<Command<ExclusiveJob>>,
     head: watch::Receiver<u64>,
     counters: Arc<Counters>,
@@ -87,7 +86,6 @@ impl SqliteStore {
         ));
         Ok(Self {
             pool,
-            derived: connect::derived_pool(&connect),
             commands,
             head: head_receiver,
             counters,
@@ -115,13 +113,6 @@ impl SqliteStore {
     /// The read pool, for read models that live in the same database.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// The pool for writes of derived data alone (asynchronous read models with their
-    /// checkpoints): its commits do not wait for a sync; the writer's next commit makes them
-    /// durable, and a crash loses at most the newest, which are derived again from the log.
-    pub fn derived_pool(&self) -> &SqlitePool {
-        &self.derived
     }
 
     /// Tells `observer` of every batch this process's writer commits (the first observer set
