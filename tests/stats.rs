@@ -1,14 +1,15 @@
 //! The asynchronous daily statistics over real HTTP: they follow the log to its head, are
 //! served to each client for its own requests, and when the projection fails on an event it
 //! stops there, says so in readiness and in the ops listing, and resumes without skipping once
-//! the cause is fixed.
+//! the cause is fixed, on SQLite and on PostgreSQL.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{eventually, spawn_app_with, transfer, Auth, TestApp};
+use common::{eventually, spawn_app_on_with, spawn_app_with, transfer, Auth, TestApp};
 use countersign_api::credentials::Role;
+use countersign_testing::TestDatabase;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -110,7 +111,27 @@ async fn daily_statistics_count_requests_and_outcomes_per_client() {
 
 #[tokio::test]
 async fn a_projection_stopped_by_an_event_reports_it_and_resumes_without_skipping() {
-    let app = app().await;
+    stopped_by_an_event_then_resumed(app().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_projection_stopped_by_an_event_resumes_without_skipping() {
+    let Some(database) = TestDatabase::for_test().await else {
+        return;
+    };
+    let app = spawn_app_on_with(&database.url, |config| {
+        config.projection_retry = Duration::from_millis(100);
+    })
+    .await;
+    stopped_by_an_event_then_resumed(app).await;
+    // The server is gone (the test body owned it); only now is the database dropped.
+    drop(database);
+}
+
+/// The daily statistics' table is renamed away: the projection stops on the next event, says so
+/// in readiness and the ops listing, keeps what came before, does not skip the event while it
+/// fails, and resumes from it once the table is back.
+async fn stopped_by_an_event_then_resumed(app: TestApp) {
     let phone = app.enrol_phone("ben").await;
     for n in 0..3 {
         app.create_request("ben", transfer("ben", &format!("{n}.00")))
@@ -168,9 +189,19 @@ async fn a_projection_stopped_by_an_event_reports_it_and_resumes_without_skippin
         .unwrap();
     assert_eq!(stats["state"], "stopped");
     assert_eq!(stats["failed_position"], poison_position);
+    let before = app
+        .state
+        .store
+        .read_all(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.position)
+        .filter(|p| *p < poison_position)
+        .max()
+        .unwrap();
     assert_eq!(
-        stats["checkpoint"],
-        poison_position - 1,
+        stats["checkpoint"], before,
         "everything before it is applied"
     );
     assert!(
