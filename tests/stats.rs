@@ -110,7 +110,7 @@ async fn daily_statistics_count_requests_and_outcomes_per_client() {
 }
 
 #[tokio::test]
-async fn a_projection_stopped_by_an_event_reports_it_and_resumes_without_skipping() {
+async fn on_sqlite_a_projection_stopped_by_an_event_resumes_without_skipping() {
     stopped_by_an_event_then_resumed(app().await).await;
 }
 
